@@ -1,0 +1,341 @@
+//! The Python-facing writer: `dumps`, `dump`, and the `Pickler` base class
+//! with its memo proxy. Argument checking and hook lookup live here; the
+//! writing itself is `Writer`'s.
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::gc::PyVisit;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::PyTraverseError;
+
+use super::memo::Memo;
+use super::writer::{Hooks, Settings, Writer};
+use crate::opcodes::HIGHEST_PROTOCOL;
+use crate::pyrefs::PyRefs;
+
+/// anypickle writes protocol 5 unless told otherwise.
+pub const DEFAULT_PROTOCOL: u8 = 5;
+
+/// Resolve the `protocol` argument as the stdlib does: None → default,
+/// negative → highest, above the highest → ValueError.
+fn resolve_protocol(protocol: Option<&Bound<'_, PyAny>>) -> PyResult<u8> {
+    let Some(protocol) = protocol.filter(|p| !p.is_none()) else {
+        return Ok(DEFAULT_PROTOCOL);
+    };
+    let p: i64 = protocol.extract()?;
+    if p < 0 {
+        Ok(HIGHEST_PROTOCOL)
+    } else if p > HIGHEST_PROTOCOL as i64 {
+        Err(PyValueError::new_err(format!(
+            "pickle protocol must be <= {HIGHEST_PROTOCOL}"
+        )))
+    } else {
+        Ok(p as u8)
+    }
+}
+
+fn check_buffer_callback(proto: u8, callback: &Option<Bound<'_, PyAny>>) -> PyResult<()> {
+    if callback.as_ref().is_some_and(|c| !c.is_none()) && proto < 5 {
+        return Err(PyValueError::new_err("buffer_callback needs protocol >= 5"));
+    }
+    Ok(())
+}
+
+fn file_write<'py>(file: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    file.getattr_opt(intern!(file.py(), "write"))?
+        .ok_or_else(|| PyTypeError::new_err("file must have a 'write' attribute"))
+}
+
+fn none_to_option(obj: Option<Bound<'_, PyAny>>) -> Option<Bound<'_, PyAny>> {
+    obj.filter(|o| !o.is_none())
+}
+
+/// dumps(obj, protocol=None, *, fix_imports=True, buffer_callback=None, deterministic=True)
+/// --
+///
+/// Return the pickle of `obj` as bytes.
+///
+/// With deterministic=True (the default) the bytes are identical to
+/// `pickle.dumps(obj, protocol)`. With deterministic=False only objects that
+/// are really shared are memoized: faster, and `pickle.loads` gives back an
+/// equal object with shared parts and cycles intact, but the bytes may
+/// differ from the stdlib's. `protocol` defaults to 5; negative means the
+/// highest.
+///
+/// Example:
+///     >>> import anypickle, pickle
+///     >>> anypickle.dumps([1, "two"], 4) == pickle.dumps([1, "two"], 4)
+///     True
+#[pyfunction]
+#[pyo3(signature = (obj, protocol=None, *, fix_imports=true, buffer_callback=None, deterministic=true))]
+pub fn dumps<'py>(
+    obj: &Bound<'py, PyAny>,
+    protocol: Option<&Bound<'py, PyAny>>,
+    fix_imports: bool,
+    buffer_callback: Option<Bound<'py, PyAny>>,
+    deterministic: bool,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let py = obj.py();
+    let proto = resolve_protocol(protocol)?;
+    check_buffer_callback(proto, &buffer_callback)?;
+    let settings = Settings {
+        proto,
+        fix_imports,
+        deterministic,
+        fast: false,
+    };
+    let hooks = Hooks {
+        buffer_callback: none_to_option(buffer_callback),
+        ..Hooks::default()
+    };
+    let mut memo = Memo::default();
+    let mut writer = Writer::new(py, settings, &mut memo, hooks, None)?;
+    writer.dump(obj)?;
+    writer.into_bytes()
+}
+
+/// dump(obj, file, protocol=None, *, fix_imports=True, buffer_callback=None, deterministic=True)
+/// --
+///
+/// Write the pickle of `obj` to the binary file `file` (anything with a
+/// `write(bytes)` method). Arguments as for `dumps`.
+///
+/// Example:
+///     >>> import io, anypickle
+///     >>> f = io.BytesIO()
+///     >>> anypickle.dump({"k": 1}, f)
+///     >>> anypickle.loads(f.getvalue())
+///     {'k': 1}
+#[pyfunction]
+#[pyo3(signature = (obj, file, protocol=None, *, fix_imports=true, buffer_callback=None, deterministic=true))]
+pub fn dump<'py>(
+    obj: &Bound<'py, PyAny>,
+    file: &Bound<'py, PyAny>,
+    protocol: Option<&Bound<'py, PyAny>>,
+    fix_imports: bool,
+    buffer_callback: Option<Bound<'py, PyAny>>,
+    deterministic: bool,
+) -> PyResult<()> {
+    let py = obj.py();
+    let proto = resolve_protocol(protocol)?;
+    let write = file_write(file)?;
+    check_buffer_callback(proto, &buffer_callback)?;
+    let settings = Settings {
+        proto,
+        fix_imports,
+        deterministic,
+        fast: false,
+    };
+    let hooks = Hooks {
+        buffer_callback: none_to_option(buffer_callback),
+        ..Hooks::default()
+    };
+    let mut memo = Memo::default();
+    let mut writer = Writer::new(py, settings, &mut memo, hooks, Some(write))?;
+    writer.dump(obj)?;
+    writer.flush_to_file()
+}
+
+/// The base class of `anypickle.Pickler`: state and `dump`; the Python
+/// subclass provides `__init__` (which calls `_setup`) and documentation.
+#[pyclass(subclass, dict, module = "anypickle._core", name = "Pickler")]
+pub struct Pickler {
+    write: Option<Py<PyAny>>,
+    proto: u8,
+    fix_imports: bool,
+    deterministic: bool,
+    buffer_callback: Option<Py<PyAny>>,
+    /// Fast mode: no memo at all (no shared references, no cycles).
+    #[pyo3(get, set)]
+    fast: bool,
+    memo: Memo,
+}
+
+#[pymethods]
+impl Pickler {
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
+        Pickler {
+            write: None,
+            proto: DEFAULT_PROTOCOL,
+            fix_imports: true,
+            deterministic: true,
+            buffer_callback: None,
+            fast: false,
+            memo: Memo::default(),
+        }
+    }
+
+    /// Configure the pickler (called by `anypickle.Pickler.__init__`).
+    #[pyo3(signature = (file, protocol=None, *, fix_imports=true, buffer_callback=None, deterministic=true))]
+    fn _setup(
+        &mut self,
+        file: &Bound<'_, PyAny>,
+        protocol: Option<&Bound<'_, PyAny>>,
+        fix_imports: bool,
+        buffer_callback: Option<Bound<'_, PyAny>>,
+        deterministic: bool,
+    ) -> PyResult<()> {
+        let proto = resolve_protocol(protocol)?;
+        let write = file_write(file)?;
+        check_buffer_callback(proto, &buffer_callback)?;
+        self.write = Some(write.unbind());
+        self.proto = proto;
+        self.fix_imports = fix_imports;
+        self.deterministic = deterministic;
+        self.buffer_callback = none_to_option(buffer_callback).map(Bound::unbind);
+        self.fast = false;
+        self.memo.clear();
+        Ok(())
+    }
+
+    /// Write the pickle of `obj` to the file.
+    fn dump(slf: &Bound<'_, Self>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = slf.py();
+        let (write, settings, buffer_callback) = {
+            let this = slf.borrow();
+            let Some(write) = this.write.as_ref() else {
+                return Err(PyRefs::get(py)?.pickling_error(
+                    py,
+                    format!(
+                        "Pickler.__init__() was not called by {}.__init__()",
+                        slf.get_type().name()?
+                    ),
+                ));
+            };
+            let settings = Settings {
+                proto: this.proto,
+                fix_imports: this.fix_imports,
+                deterministic: this.deterministic,
+                fast: this.fast,
+            };
+            (
+                write.bind(py).clone(),
+                settings,
+                this.buffer_callback.as_ref().map(|c| c.bind(py).clone()),
+            )
+        };
+        let any = slf.as_any();
+        let hooks = Hooks {
+            persistent_id: none_to_option(any.getattr_opt(intern!(py, "persistent_id"))?),
+            reducer_override: none_to_option(any.getattr_opt(intern!(py, "reducer_override"))?),
+            dispatch_table: none_to_option(any.getattr_opt(intern!(py, "dispatch_table"))?),
+            buffer_callback,
+        };
+        // The memo is moved out while writing, so hooks that look at
+        // `self.memo` or call `clear_memo()` cannot alias the writer's state.
+        let mut memo = std::mem::take(&mut slf.borrow_mut().memo);
+        let result = (|| {
+            let mut writer = Writer::new(py, settings, &mut memo, hooks, Some(write))?;
+            writer.dump(obj)?;
+            writer.flush_to_file()
+        })();
+        slf.borrow_mut().memo = memo;
+        result
+    }
+
+    /// Forget every object written so far (shared references across later
+    /// `dump` calls are then written again).
+    fn clear_memo(&mut self) {
+        self.memo.clear();
+    }
+
+    /// The memo, as a proxy with `copy()` and `clear()` like pickle's.
+    #[getter]
+    fn get_memo(slf: &Bound<'_, Self>) -> PicklerMemoProxy {
+        PicklerMemoProxy {
+            pickler: slf.clone().unbind(),
+        }
+    }
+
+    #[setter]
+    fn set_memo(&mut self, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let Some(value) = value else {
+            return Err(PyTypeError::new_err("attribute deletion is not supported"));
+        };
+        let py = value.py();
+        let mut memo = Memo::default();
+        if let Ok(proxy) = value.cast::<PicklerMemoProxy>() {
+            let source = proxy.borrow().pickler.clone_ref(py);
+            let source = source.bind(py);
+            if !source.is(value) {
+                for (idx, obj) in source.borrow().memo.entries(py) {
+                    memo.set(&obj, idx);
+                }
+            }
+        } else if let Ok(dict) = value.cast::<PyDict>() {
+            for (_, v) in dict.iter() {
+                let pair = v
+                    .cast::<PyTuple>()
+                    .ok()
+                    .filter(|t| t.len() == 2)
+                    .ok_or_else(|| PyTypeError::new_err("'memo' values must be 2-item tuples"))?;
+                let idx: usize = pair.get_item(0)?.extract()?;
+                memo.set(&pair.get_item(1)?, idx);
+            }
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "'memo' attribute must be a PicklerMemoProxy object or dict, not {}",
+                value.get_type().name()?
+            )));
+        }
+        self.memo = memo;
+        Ok(())
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Some(w) = &self.write {
+            visit.call(w)?;
+        }
+        if let Some(c) = &self.buffer_callback {
+            visit.call(c)?;
+        }
+        self.memo.traverse(&visit)
+    }
+
+    fn __clear__(&mut self) {
+        self.write = None;
+        self.buffer_callback = None;
+        self.memo.clear();
+    }
+}
+
+/// A view of a Pickler's memo (`pickler.memo`).
+#[pyclass(module = "anypickle._core", name = "PicklerMemoProxy")]
+pub struct PicklerMemoProxy {
+    pickler: Py<Pickler>,
+}
+
+#[pymethods]
+impl PicklerMemoProxy {
+    /// Remove every entry.
+    fn clear(&self, py: Python<'_>) {
+        self.pickler.bind(py).borrow_mut().memo.clear();
+    }
+
+    /// A dict `{id(obj): (index, obj)}` of the entries.
+    fn copy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        for (idx, obj) in self.pickler.bind(py).borrow().memo.entries(py) {
+            out.set_item(obj.as_ptr() as usize, (idx, obj))?;
+        }
+        Ok(out)
+    }
+
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let contents = self.copy(py)?;
+        PyTuple::new(
+            py,
+            [
+                py.get_type::<PyDict>().into_any(),
+                PyTuple::new(py, [contents])?.into_any(),
+            ],
+        )
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.pickler)
+    }
+}

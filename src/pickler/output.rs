@@ -1,0 +1,220 @@
+//! The output buffer of the writer, with protocol-4 framing.
+//!
+//! The buffer is a CPython bytes object grown in place (through the
+//! `PyBytesWriter` API that pyo3-ffi provides on every version), so `dumps`
+//! hands the finished bytes to Python without a second copy of the data.
+//! Framing mirrors CPython's `_pickle.c` exactly, because deterministic mode
+//! must produce the same bytes: a frame is opened by the first write after a
+//! commit, committed once it holds at least `FRAME_SIZE_TARGET` bytes at an
+//! opcode boundary, and large payloads are written outside any frame.
+
+use pyo3::exceptions::PyMemoryError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::opcodes::FRAME;
+
+/// A frame is committed once it holds this many bytes (CPython's target).
+pub const FRAME_SIZE_TARGET: usize = 64 * 1024;
+/// Frames smaller than this are unwrapped (the header would cost too much).
+const FRAME_SIZE_MIN: usize = 4;
+/// FRAME opcode plus its 8-byte length.
+const FRAME_HEADER_SIZE: usize = 9;
+/// The writer's inline buffer: tiny pickles never touch the heap.
+const INITIAL_CAPACITY: usize = 256;
+
+pub struct Output {
+    writer: *mut ffi::compat::PyBytesWriter,
+    data: *mut u8,
+    len: usize,
+    cap: usize,
+    /// True while protocol-4 framing is on (toggled off around big payloads).
+    pub framing: bool,
+    /// Offset of the open frame's header, if a frame is open.
+    frame_start: Option<usize>,
+}
+
+impl Output {
+    pub fn new(py: Python<'_>) -> PyResult<Self> {
+        // SAFETY: the GIL is held (`py`); a null result sets a Python error.
+        let writer =
+            unsafe { ffi::compat::PyBytesWriter_Create(INITIAL_CAPACITY as ffi::Py_ssize_t) };
+        if writer.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        // SAFETY: `writer` is a live writer owned by us.
+        let data = unsafe { ffi::compat::PyBytesWriter_GetData(writer) } as *mut u8;
+        Ok(Output {
+            writer,
+            data,
+            len: 0,
+            cap: INITIAL_CAPACITY,
+            framing: false,
+            frame_start: None,
+        })
+    }
+
+    #[cold]
+    fn grow(&mut self, required: usize) -> PyResult<()> {
+        let new_cap = required.max(self.cap.saturating_mul(2));
+        if new_cap > isize::MAX as usize {
+            return Err(PyMemoryError::new_err("pickle output too large"));
+        }
+        // SAFETY: `writer` is live; the GIL is held by every caller (Output
+        // only exists inside a dump call). On failure a Python error is set.
+        let rc =
+            unsafe { ffi::compat::PyBytesWriter_Resize(self.writer, new_cap as ffi::Py_ssize_t) };
+        if rc < 0 {
+            // SAFETY: the GIL is held, see above.
+            return Err(PyErr::fetch(unsafe { Python::assume_attached() }));
+        }
+        // SAFETY: the writer was resized; its data pointer may have moved.
+        self.data = unsafe { ffi::compat::PyBytesWriter_GetData(self.writer) } as *mut u8;
+        self.cap = new_cap;
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn reserve(&mut self, n: usize) -> PyResult<()> {
+        if self.cap - self.len < n {
+            self.grow(
+                self.len
+                    .checked_add(n)
+                    .ok_or_else(|| PyMemoryError::new_err("pickle output too large"))?,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Append raw bytes, opening a frame first if framing is on and none is open.
+    #[inline]
+    pub fn write(&mut self, s: &[u8]) -> PyResult<()> {
+        if self.framing && self.frame_start.is_none() {
+            self.open_frame(s.len())?;
+        } else {
+            self.reserve(s.len())?;
+        }
+        // SAFETY: `reserve` guaranteed `cap - len >= s.len()`; the source is a
+        // Rust slice that cannot overlap the writer's buffer.
+        unsafe {
+            std::ptr::copy_nonoverlapping(s.as_ptr(), self.data.add(self.len), s.len());
+        }
+        self.len += s.len();
+        Ok(())
+    }
+
+    /// Append one opcode byte.
+    #[inline]
+    pub fn byte(&mut self, b: u8) -> PyResult<()> {
+        if self.framing && self.frame_start.is_none() {
+            self.open_frame(1)?;
+        } else {
+            self.reserve(1)?;
+        }
+        // SAFETY: one byte of room was reserved above.
+        unsafe { *self.data.add(self.len) = b };
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Append `n` bytes produced by `fill`, which must write all of them.
+    #[inline]
+    pub fn write_with(&mut self, n: usize, fill: impl FnOnce(&mut [u8])) -> PyResult<()> {
+        if self.framing && self.frame_start.is_none() {
+            self.open_frame(n)?;
+        } else {
+            self.reserve(n)?;
+        }
+        // SAFETY: `n` bytes of room were reserved; they are zeroed first so
+        // the slice handed to `fill` is initialized memory.
+        let dst = unsafe {
+            let p = self.data.add(self.len);
+            std::ptr::write_bytes(p, 0, n);
+            std::slice::from_raw_parts_mut(p, n)
+        };
+        fill(dst);
+        self.len += n;
+        Ok(())
+    }
+
+    #[cold]
+    fn open_frame(&mut self, then: usize) -> PyResult<()> {
+        self.reserve(FRAME_HEADER_SIZE + then)?;
+        self.frame_start = Some(self.len);
+        // SAFETY: the header room was reserved above. The placeholder bytes
+        // are overwritten (or removed) when the frame is committed.
+        unsafe { std::ptr::write_bytes(self.data.add(self.len), 0xFE, FRAME_HEADER_SIZE) };
+        self.len += FRAME_HEADER_SIZE;
+        Ok(())
+    }
+
+    /// True when the open frame is full and must be committed (called at
+    /// every opcode boundary, like CPython's `_Pickler_OpcodeBoundary`).
+    #[inline(always)]
+    pub fn frame_is_full(&self) -> bool {
+        match self.frame_start {
+            Some(start) => self.len - start - FRAME_HEADER_SIZE >= FRAME_SIZE_TARGET,
+            None => false,
+        }
+    }
+
+    /// Close the open frame: write its header, or drop the header when the
+    /// frame is too small to deserve one.
+    pub fn commit_frame(&mut self) {
+        let Some(start) = self.frame_start.take() else {
+            return;
+        };
+        let frame_len = self.len - start - FRAME_HEADER_SIZE;
+        // SAFETY: `start + FRAME_HEADER_SIZE + frame_len == len <= cap`, so
+        // every pointer below stays inside the written part of the buffer.
+        unsafe {
+            let header = self.data.add(start);
+            if frame_len >= FRAME_SIZE_MIN {
+                *header = FRAME;
+                let size = (frame_len as u64).to_le_bytes();
+                std::ptr::copy_nonoverlapping(size.as_ptr(), header.add(1), 8);
+            } else {
+                std::ptr::copy(header.add(FRAME_HEADER_SIZE), header, frame_len);
+                self.len -= FRAME_HEADER_SIZE;
+            }
+        }
+    }
+
+    /// Hand the written bytes to Python and leave this buffer empty and
+    /// ready for more (used when flushing to a file).
+    pub fn take<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let fresh = Output::new(py)?;
+        let old = std::mem::replace(
+            self,
+            Output {
+                framing: self.framing,
+                ..fresh
+            },
+        );
+        old.finish(py)
+    }
+
+    /// Finish the buffer into a bytes object of exactly the written length.
+    pub fn finish<'py>(mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let writer = std::mem::replace(&mut self.writer, std::ptr::null_mut());
+        // SAFETY: `writer` is live and owned by us; Finish consumes it even on
+        // failure. `len <= cap` is the writer's current size.
+        let obj = unsafe {
+            ffi::compat::PyBytesWriter_FinishWithSize(writer, self.len as ffi::Py_ssize_t)
+        };
+        // SAFETY: a non-null result is a new reference to a bytes object.
+        unsafe { Bound::from_owned_ptr_or_err(py, obj) }
+            .map(|b| unsafe { b.cast_into_unchecked::<PyBytes>() })
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if !self.writer.is_null() {
+            // SAFETY: an Output only lives inside a dump call, with the GIL
+            // held; the writer is live and owned by us.
+            unsafe { ffi::compat::PyBytesWriter_Discard(self.writer) };
+        }
+    }
+}

@@ -1,0 +1,642 @@
+//! The reduce protocol and globals: `save_reduce` (REDUCE, NEWOBJ,
+//! NEWOBJ_EX, BUILD, state setters), `save_global` (GLOBAL, STACK_GLOBAL,
+//! EXT1/2/4, and the getattr chains for nested names below protocol 4) and
+//! `save_type`.
+
+use pyo3::exceptions::{PyAttributeError, PyRuntimeError};
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
+
+use super::writer::Writer;
+use crate::opcodes::*;
+
+/// The parts of a reduce tuple `(callable, args[, state[, listitems[,
+/// dictitems[, state_setter]]]])`, with `None`s already turned into `Option`.
+struct Reduction<'py> {
+    callable: Bound<'py, PyAny>,
+    args: Bound<'py, PyTuple>,
+    state: Option<Bound<'py, PyAny>>,
+    listitems: Option<Bound<'py, PyAny>>,
+    dictitems: Option<Bound<'py, PyAny>>,
+    state_setter: Option<Bound<'py, PyAny>>,
+}
+
+fn is_iterator(obj: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: only reads the type's tp_iternext slot.
+    unsafe { ffi::PyIter_Check(obj.as_ptr()) != 0 }
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn repr(obj: &Bound<'_, PyAny>) -> String {
+    obj.repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| "<unrepresentable object>".into())
+}
+
+impl<'py> Writer<'py, '_> {
+    fn parse_reduction(&self, rv: &Bound<'py, PyTuple>) -> PyResult<Reduction<'py>> {
+        let py = self.py;
+        let n = rv.len();
+        if !(2..=6).contains(&n) {
+            return Err(self.refs.pickling_error(
+                py,
+                "tuple returned by __reduce__ must contain 2 through 6 elements",
+            ));
+        }
+        let opt = |i: usize| -> PyResult<Option<Bound<'py, PyAny>>> {
+            if i < n {
+                let v = rv.get_item(i)?;
+                Ok(if v.is_none() { None } else { Some(v) })
+            } else {
+                Ok(None)
+            }
+        };
+        let callable = rv.get_item(0)?;
+        if !callable.is_callable() {
+            return Err(self.refs.pickling_error(
+                py,
+                "first item of the tuple returned by __reduce__ must be callable",
+            ));
+        }
+        let args = rv.get_item(1)?.cast_into::<PyTuple>().map_err(|_| {
+            self.refs.pickling_error(
+                py,
+                "second item of the tuple returned by __reduce__ must be a tuple",
+            )
+        })?;
+        let state = opt(2)?;
+        let listitems = opt(3)?;
+        if let Some(l) = &listitems {
+            if !is_iterator(l) {
+                return Err(self.refs.pickling_error(
+                    py,
+                    format!(
+                        "fourth element of the tuple returned by __reduce__ must be an iterator, not {}",
+                        type_name(l)
+                    ),
+                ));
+            }
+        }
+        let dictitems = opt(4)?;
+        if let Some(d) = &dictitems {
+            if !is_iterator(d) {
+                return Err(self.refs.pickling_error(
+                    py,
+                    format!(
+                        "fifth element of the tuple returned by __reduce__ must be an iterator, not {}",
+                        type_name(d)
+                    ),
+                ));
+            }
+        }
+        let state_setter = opt(5)?;
+        if let Some(s) = &state_setter {
+            if !s.is_callable() {
+                return Err(self.refs.pickling_error(
+                    py,
+                    format!(
+                        "sixth element of the tuple returned by __reduce__ must be a function, not {}",
+                        type_name(s)
+                    ),
+                ));
+            }
+        }
+        Ok(Reduction {
+            callable,
+            args,
+            state,
+            listitems,
+            dictitems,
+            state_setter,
+        })
+    }
+
+    /// Write a reduction of `obj` (CPython's `save_reduce`). `obj` is None
+    /// when the caller does not want the result memoized.
+    pub(super) fn save_reduce(
+        &mut self,
+        rv: &Bound<'py, PyTuple>,
+        obj: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<()> {
+        let py = self.py;
+        let r = self.parse_reduction(rv)?;
+
+        let (mut use_newobj, mut use_newobj_ex) = (false, false);
+        if self.proto >= 2 {
+            if let Some(name) = r.callable.getattr_opt(intern!(py, "__name__"))? {
+                if let Ok(name) = name.cast::<PyString>() {
+                    use_newobj_ex = name.to_str().is_ok_and(|n| n == "__newobj_ex__");
+                    use_newobj = !use_newobj_ex && name.to_str().is_ok_and(|n| n == "__newobj__");
+                }
+            }
+        }
+
+        if use_newobj_ex {
+            self.write_newobj_ex(&r.args)?;
+        } else if use_newobj {
+            self.write_newobj(&r.args, obj)?;
+        } else {
+            self.save(&r.callable, false)?;
+            self.save(r.args.as_any(), false)?;
+            self.out.byte(REDUCE)?;
+        }
+
+        if let Some(obj) = obj {
+            // Already memoized while its arguments were written: the object
+            // is recursive. Drop the new copy and use the memoized one.
+            if let Some(idx) = self.memo_contains(obj) {
+                self.out.byte(POP)?;
+                return self.memo_get(idx);
+            }
+            if r.state_setter.is_some() && r.state.is_some() {
+                // The state setter call below refers to `obj` by memo.
+                self.memo_put_always(obj)?;
+            } else {
+                self.memo_put(obj)?;
+            }
+        }
+
+        if let Some(items) = &r.listitems {
+            self.batch_list(items)?;
+        }
+        if let Some(items) = &r.dictitems {
+            self.batch_dict(items)?;
+        }
+        if let Some(state) = &r.state {
+            match (&r.state_setter, obj) {
+                (Some(setter), Some(obj)) => {
+                    // state_setter(obj, state), then drop its result: the
+                    // whole sequence leaves the stack as it found it.
+                    self.save(setter, false)?;
+                    self.save(obj, false)?;
+                    self.save(state, false)?;
+                    self.out.write(&[TUPLE2, REDUCE, POP])?;
+                }
+                (Some(setter), None) => {
+                    // CPython saves a NULL obj here; nothing sensible to do
+                    // but the same sequence without the object.
+                    self.save(setter, false)?;
+                    self.save(state, false)?;
+                    self.out.write(&[TUPLE1, REDUCE, POP])?;
+                }
+                (None, _) => {
+                    self.save(state, false)?;
+                    self.out.byte(BUILD)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write_newobj_ex(&mut self, args: &Bound<'py, PyTuple>) -> PyResult<()> {
+        let py = self.py;
+        if args.len() != 3 {
+            return Err(self.refs.pickling_error(
+                py,
+                format!(
+                    "length of the NEWOBJ_EX argument tuple must be exactly 3, not {}",
+                    args.len()
+                ),
+            ));
+        }
+        let cls = args.get_item(0)?;
+        if !cls.is_instance_of::<PyType>() {
+            return Err(self.refs.pickling_error(
+                py,
+                format!(
+                    "first item from NEWOBJ_EX argument tuple must be a class, not {}",
+                    type_name(&cls)
+                ),
+            ));
+        }
+        let new_args = args.get_item(1)?;
+        let Ok(new_args) = new_args.cast_into::<PyTuple>() else {
+            return Err(self.refs.pickling_error(
+                py,
+                format!(
+                    "second item from NEWOBJ_EX argument tuple must be a tuple, not {}",
+                    type_name(&args.get_item(1)?)
+                ),
+            ));
+        };
+        let kwargs = args.get_item(2)?;
+        let Ok(kwargs) = kwargs.cast_into::<PyDict>() else {
+            return Err(self.refs.pickling_error(
+                py,
+                format!(
+                    "third item from NEWOBJ_EX argument tuple must be a dict, not {}",
+                    type_name(&args.get_item(2)?)
+                ),
+            ));
+        };
+        if self.proto >= 4 {
+            self.save(&cls, false)?;
+            self.save(new_args.as_any(), false)?;
+            self.save(kwargs.as_any(), false)?;
+            return self.out.byte(NEWOBJ_EX);
+        }
+        // Below protocol 4: partial(cls.__new__, cls, *args, **kwargs)().
+        let mut partial_args = vec![cls.getattr(intern!(py, "__new__"))?, cls.clone()];
+        partial_args.extend(new_args.iter());
+        let callable = self
+            .refs
+            .partial
+            .bind(py)
+            .call(PyTuple::new(py, partial_args)?, Some(&kwargs))?;
+        self.save(&callable, false)?;
+        self.save(PyTuple::empty(py).as_any(), false)?;
+        self.out.byte(REDUCE)
+    }
+
+    fn write_newobj(
+        &mut self,
+        args: &Bound<'py, PyTuple>,
+        obj: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<()> {
+        let py = self.py;
+        if args.is_empty() {
+            return Err(self.refs.pickling_error(py, "__newobj__ arglist is empty"));
+        }
+        let cls = args.get_item(0)?;
+        if !cls.is_instance_of::<PyType>() {
+            return Err(self
+                .refs
+                .pickling_error(py, "args[0] from __newobj__ args is not a type"));
+        }
+        if let Some(obj) = obj {
+            let obj_class = match obj.getattr_opt(intern!(py, "__class__")) {
+                Ok(Some(c)) => c,
+                Ok(None) | Err(_) => obj.get_type().into_any(),
+            };
+            if !obj_class.is(&cls) {
+                return Err(self
+                    .refs
+                    .pickling_error(py, "args[0] from __newobj__ args has the wrong class"));
+            }
+        }
+        self.save(&cls, false)?;
+        let rest = args.get_slice(1, args.len());
+        self.save(rest.as_any(), false)?;
+        self.out.byte(NEWOBJ)
+    }
+
+    /// Types: the three singleton types reduce to `type(singleton)`; every
+    /// other type is a global.
+    pub(super) fn save_type(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+        let py = self.py;
+        // SAFETY: the singletons are immortal interpreter objects.
+        let singleton = unsafe {
+            let p = obj.as_ptr() as *mut ffi::PyTypeObject;
+            if p == ffi::Py_TYPE(ffi::Py_None()) {
+                Some(ffi::Py_None())
+            } else if p == ffi::Py_TYPE(ffi::Py_Ellipsis()) {
+                Some(ffi::Py_Ellipsis())
+            } else if p == ffi::Py_TYPE(ffi::Py_NotImplemented()) {
+                Some(ffi::Py_NotImplemented())
+            } else {
+                None
+            }
+        };
+        match singleton {
+            Some(s) => {
+                // SAFETY: `s` is a valid borrowed pointer to a singleton.
+                let s = unsafe { Bound::from_borrowed_ptr(py, s) };
+                let rv = PyTuple::new(
+                    py,
+                    [
+                        py.get_type::<PyType>().into_any(),
+                        PyTuple::new(py, [s])?.into_any(),
+                    ],
+                )?;
+                self.save_reduce(&rv, Some(obj))
+            }
+            None => self.save_global(obj, None),
+        }
+    }
+
+    /// Write `obj` by reference to its module and qualified name, after
+    /// checking that importing that name gives back the very same object.
+    pub(super) fn save_global(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        name: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<()> {
+        let py = self.py;
+        let global_name = match name {
+            Some(n) => n.clone(),
+            None => match obj.getattr_opt(intern!(py, "__qualname__"))? {
+                Some(q) => q,
+                None => obj.getattr(intern!(py, "__name__"))?,
+            },
+        };
+        let dotted_path = dotted_path(&global_name)?;
+        let module_name = whichmodule(obj, &dotted_path)?;
+
+        // SAFETY: `module_name` is a live object; PyImport_Import returns a
+        // new reference or null with an exception set.
+        let module =
+            unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyImport_Import(module_name.as_ptr())) }
+                .map_err(|_| {
+                    self.refs.pickling_error(
+                        py,
+                        format!(
+                            "Can't pickle {}: import of module {} failed",
+                            repr(obj),
+                            repr(&module_name)
+                        ),
+                    )
+                })?;
+        let lastname = dotted_path
+            .last()
+            .cloned()
+            .expect("str.split returns at least one part");
+        let (found, parent) = match get_deep_attribute(&module, &dotted_path) {
+            Ok(Some(pair)) => pair,
+            _ => {
+                return Err(self.refs.pickling_error(
+                    py,
+                    format!(
+                        "Can't pickle {}: attribute lookup {} on {} failed",
+                        repr(obj),
+                        global_name,
+                        module_name
+                    ),
+                ))
+            }
+        };
+        if !found.is(obj) {
+            return Err(self.refs.pickling_error(
+                py,
+                format!(
+                    "Can't pickle {}: it's not the same object as {}.{}",
+                    repr(obj),
+                    module_name,
+                    global_name
+                ),
+            ));
+        }
+
+        if self.proto >= 2 {
+            if let Some(code) = self.extension_code(obj, &module_name, &global_name)? {
+                return self.write_ext(code);
+            }
+        }
+
+        let in_module = parent.is(&module);
+        let global_name = if in_module {
+            lastname.clone().into_any()
+        } else {
+            global_name
+        };
+        if self.proto >= 4 {
+            self.save(&module_name, false)?;
+            self.save(&global_name, false)?;
+            self.out.byte(STACK_GLOBAL)?;
+        } else if !in_module {
+            if self.refs.version >= (3, 13) {
+                self.write_getattr_chain(&module_name, &dotted_path)?;
+            } else {
+                let args = PyTuple::new(py, [parent, lastname.into_any()])?;
+                let rv = PyTuple::new(py, [self.refs.getattr.bind(py).clone(), args.into_any()])?;
+                self.save_reduce(&rv, None)?;
+            }
+        } else {
+            self.write_global_opcode(&module_name, &global_name)?;
+        }
+        self.memo_put(obj)
+    }
+
+    /// Python 3.13's form of a nested name below protocol 4:
+    /// `getattr(getattr(GLOBAL module first, second), third)`.
+    fn write_getattr_chain(
+        &mut self,
+        module_name: &Bound<'py, PyAny>,
+        path: &[Bound<'py, PyString>],
+    ) -> PyResult<()> {
+        let getattr = self.refs.getattr.bind(self.py).clone();
+        for _ in 1..path.len() {
+            self.save(&getattr, false)?;
+            if self.proto < 2 {
+                self.out.byte(MARK)?;
+            }
+        }
+        self.write_global_opcode(module_name, path[0].as_any())?;
+        for attr in &path[1..] {
+            self.save(attr.as_any(), false)?;
+            self.out
+                .write(&[if self.proto < 2 { TUPLE } else { TUPLE2 }, REDUCE])?;
+        }
+        Ok(())
+    }
+
+    /// GLOBAL "module\nname\n", with Python 2 names below protocol 3.
+    fn write_global_opcode(
+        &mut self,
+        module_name: &Bound<'py, PyAny>,
+        global_name: &Bound<'py, PyAny>,
+    ) -> PyResult<()> {
+        let (mut module_name, mut global_name) = (module_name.clone(), global_name.clone());
+        if self.proto < 3 && self.fix_imports {
+            (module_name, global_name) = self.fix_imports_3to2(module_name, global_name)?;
+        }
+        let module_bytes = self.encode_identifier(&module_name, "module")?;
+        let global_bytes = self.encode_identifier(&global_name, "global")?;
+        self.out.byte(GLOBAL)?;
+        self.out.write(&module_bytes)?;
+        self.out.byte(b'\n')?;
+        self.out.write(&global_bytes)?;
+        self.out.byte(b'\n')
+    }
+
+    /// UTF-8 for protocol 3, ASCII below it (Python 2 readers).
+    fn encode_identifier(&self, name: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<u8>> {
+        let py = self.py;
+        let text = name.cast::<PyString>()?;
+        let ok = match text.to_str() {
+            Ok(s) if self.proto == 3 || s.is_ascii() => Some(s.as_bytes().to_vec()),
+            _ => None,
+        };
+        ok.ok_or_else(|| {
+            self.refs.pickling_error(
+                py,
+                format!(
+                    "can't pickle {what} identifier '{}' using pickle protocol {}",
+                    text, self.proto
+                ),
+            )
+        })
+    }
+
+    /// Map a Python 3 (module, name) to its Python 2 spelling, if it has one.
+    fn fix_imports_3to2(
+        &self,
+        module_name: Bound<'py, PyAny>,
+        global_name: Bound<'py, PyAny>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let py = self.py;
+        let key = PyTuple::new(py, [&module_name, &global_name])?;
+        if let Some(item) = self.refs.name_mapping_3to2.bind(py).get_item(key)? {
+            let pair = item
+                .cast::<PyTuple>()
+                .ok()
+                .filter(|t| t.len() == 2)
+                .ok_or_else(|| {
+                    PyRuntimeError::new_err(format!(
+                        "_compat_pickle.REVERSE_NAME_MAPPING values should be 2-tuples, not {}",
+                        type_name(&item)
+                    ))
+                })?;
+            let (m, g) = (pair.get_item(0)?, pair.get_item(1)?);
+            if !m.is_instance_of::<PyString>() || !g.is_instance_of::<PyString>() {
+                return Err(PyRuntimeError::new_err(format!(
+                    "_compat_pickle.REVERSE_NAME_MAPPING values should be pairs of str, not ({}, {})",
+                    type_name(&m),
+                    type_name(&g)
+                )));
+            }
+            return Ok((m, g));
+        }
+        if let Some(m) = self
+            .refs
+            .import_mapping_3to2
+            .bind(py)
+            .get_item(&module_name)?
+        {
+            if !m.is_instance_of::<PyString>() {
+                return Err(PyRuntimeError::new_err(format!(
+                    "_compat_pickle.REVERSE_IMPORT_MAPPING values should be strings, not {}",
+                    type_name(&m)
+                )));
+            }
+            return Ok((m, global_name));
+        }
+        Ok((module_name, global_name))
+    }
+
+    /// The copyreg extension code of (module, name), if one is registered.
+    fn extension_code(
+        &self,
+        obj: &Bound<'py, PyAny>,
+        module_name: &Bound<'py, PyAny>,
+        global_name: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<u32>> {
+        let py = self.py;
+        let registry = self.refs.extension_registry.bind(py);
+        if registry.is_empty() {
+            return Ok(None);
+        }
+        let key = PyTuple::new(py, [module_name, global_name])?;
+        let Some(code) = registry.get_item(key)? else {
+            return Ok(None);
+        };
+        let Ok(value) = code.extract::<i64>() else {
+            return Err(self.refs.pickling_error(
+                py,
+                format!(
+                    "Can't pickle {}: extension code {} isn't an integer",
+                    repr(obj),
+                    repr(&code)
+                ),
+            ));
+        };
+        if value <= 0 || value > 0x7fff_ffff {
+            return Err(self.refs.pickling_error(
+                py,
+                format!(
+                    "Can't pickle {}: extension code {value} is out of range",
+                    repr(obj)
+                ),
+            ));
+        }
+        Ok(Some(value as u32))
+    }
+
+    fn write_ext(&mut self, code: u32) -> PyResult<()> {
+        let b = code.to_le_bytes();
+        if code <= 0xff {
+            self.out.write(&[EXT1, b[0]])
+        } else if code <= 0xffff {
+            self.out.write(&[EXT2, b[0], b[1]])
+        } else {
+            self.out.write(&[EXT4, b[0], b[1], b[2], b[3]])
+        }
+    }
+}
+
+/// `name.split(".")`, refusing names inside a function (`<locals>`).
+fn dotted_path<'py>(name: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyString>>> {
+    let py = name.py();
+    let parts = name.call_method1(intern!(py, "split"), (intern!(py, "."),))?;
+    let parts = parts.cast_into::<PyList>()?;
+    let mut out = Vec::with_capacity(parts.len());
+    for part in parts.iter() {
+        let part = part.cast_into::<PyString>()?;
+        if part.to_str().is_ok_and(|p| p == "<locals>") {
+            return Err(PyAttributeError::new_err(format!(
+                "Can't pickle local object {}",
+                repr(name)
+            )));
+        }
+        out.push(part);
+    }
+    Ok(out)
+}
+
+/// Follow `path` from `obj`; returns (attribute, its parent), or None when
+/// an attribute is missing.
+fn get_deep_attribute<'py>(
+    obj: &Bound<'py, PyAny>,
+    path: &[Bound<'py, PyString>],
+) -> PyResult<Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
+    let mut parent = obj.clone();
+    let mut current = obj.clone();
+    for name in path {
+        parent = current;
+        match parent.getattr_opt(name)? {
+            Some(next) => current = next,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some((current, parent)))
+}
+
+/// The module name of a global: its `__module__`, or the first module in
+/// `sys.modules` (other than `__main__`) that holds it, or `__main__`.
+fn whichmodule<'py>(
+    obj: &Bound<'py, PyAny>,
+    path: &[Bound<'py, PyString>],
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    if let Some(m) = obj.getattr_opt(intern!(py, "__module__"))? {
+        if !m.is_none() {
+            return Ok(m);
+        }
+    }
+    let modules = py.import("sys")?.getattr(intern!(py, "modules"))?;
+    let modules = modules.cast_into::<PyDict>()?.copy()?;
+    for (name, module) in modules.iter() {
+        if module.is_none() {
+            continue;
+        }
+        if name
+            .cast::<PyString>()
+            .is_ok_and(|n| n.to_str().is_ok_and(|n| n == "__main__"))
+        {
+            continue;
+        }
+        if let Some((found, _)) = get_deep_attribute(&module, path)? {
+            if found.is(obj) {
+                return Ok(name);
+            }
+        }
+    }
+    Ok(intern!(py, "__main__").clone().into_any())
+}

@@ -1,0 +1,410 @@
+//! The writer: turns one object graph into pickle opcodes.
+//!
+//! `Writer::save` is CPython's `save()` in the same dispatch order (see
+//! `../shared/NOTES.md`), so that deterministic output is byte-identical:
+//! persistent_id → atoms → memo → str/bytes → built-in containers →
+//! reducer_override → types and functions as globals → dispatch tables →
+//! `__reduce_ex__`/`__reduce__`. The per-kind encoders live in `atoms.rs`,
+//! `containers.rs` and `reduce.rs`; this file owns the state, the memo
+//! decisions, the hooks and the recursion budget.
+
+use pyo3::exceptions::{PyRecursionError, PyValueError};
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
+use rustc_hash::FxHashSet;
+
+use super::memo::Memo;
+use super::output::Output;
+use crate::opcodes::*;
+use crate::pyrefs::PyRefs;
+
+/// Deepest nesting of containers/reductions the writer follows before it
+/// raises `RecursionError`. The native stack never limits it: deep levels run
+/// on heap-allocated stack segments (see `RED_ZONE`).
+pub const MAX_DEPTH: usize = 1_000_000;
+/// Grow onto a new stack segment when less than this much stack is left...
+const RED_ZONE: usize = 256 * 1024;
+/// ...and make each new segment this large.
+const STACK_SEGMENT: usize = 8 * 1024 * 1024;
+/// CPython's nesting depth after which fast mode starts checking for cycles.
+const FAST_NESTING_LIMIT: usize = 50;
+/// In non-deterministic mode an object is memoized only when its reference
+/// count shows a holder other than the one container we reached it through
+/// and the writer's own reference.
+const UNSHARED_REFCOUNT: ffi::Py_ssize_t = 2;
+
+/// User hooks, resolved once per `dump` call.
+#[derive(Default)]
+pub struct Hooks<'py> {
+    pub persistent_id: Option<Bound<'py, PyAny>>,
+    pub reducer_override: Option<Bound<'py, PyAny>>,
+    pub dispatch_table: Option<Bound<'py, PyAny>>,
+    pub buffer_callback: Option<Bound<'py, PyAny>>,
+}
+
+/// Settings of one dump call.
+#[derive(Clone, Copy)]
+pub struct Settings {
+    pub proto: u8,
+    pub fix_imports: bool,
+    pub deterministic: bool,
+    pub fast: bool,
+}
+
+pub struct Writer<'py, 'm> {
+    pub(super) py: Python<'py>,
+    pub(super) refs: &'py PyRefs,
+    pub(super) proto: u8,
+    /// Binary opcodes (protocol >= 1).
+    pub(super) bin: bool,
+    pub(super) fix_imports: bool,
+    deterministic: bool,
+    fast: bool,
+    pub(super) out: Output,
+    pub(super) memo: &'m mut Memo,
+    pub(super) hooks: Hooks<'py>,
+    /// `file.write` when dumping to a file; `None` for `dumps`.
+    pub(super) file_write: Option<Bound<'py, PyAny>>,
+    depth: usize,
+    fast_nesting: usize,
+    fast_memo: FxHashSet<usize>,
+}
+
+/// The Python type of `obj`, for identity comparisons with the built-in types.
+#[inline(always)]
+pub(super) fn type_of(obj: &Bound<'_, PyAny>) -> *mut ffi::PyTypeObject {
+    obj.get_type_ptr()
+}
+
+/// The address of one of the interpreter's static type objects.
+macro_rules! builtin_type {
+    ($name:ident) => {
+        std::ptr::addr_of_mut!(ffi::$name)
+    };
+}
+
+#[inline(always)]
+fn refcount(obj: &Bound<'_, PyAny>) -> ffi::Py_ssize_t {
+    // SAFETY: reads the reference count of a live object; the GIL is held.
+    unsafe { ffi::Py_REFCNT(obj.as_ptr()) }
+}
+pub(super) use builtin_type;
+
+impl<'py, 'm> Writer<'py, 'm> {
+    pub fn new(
+        py: Python<'py>,
+        settings: Settings,
+        memo: &'m mut Memo,
+        hooks: Hooks<'py>,
+        file_write: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Self> {
+        Ok(Writer {
+            py,
+            refs: PyRefs::get(py)?,
+            proto: settings.proto,
+            bin: settings.proto >= 1,
+            fix_imports: settings.fix_imports,
+            deterministic: settings.deterministic,
+            fast: settings.fast,
+            out: Output::new(py)?,
+            memo,
+            hooks,
+            file_write,
+            depth: 0,
+            fast_nesting: 0,
+            fast_memo: FxHashSet::default(),
+        })
+    }
+
+    /// Write a whole pickle of `obj`: PROTO header, the object, STOP.
+    pub fn dump(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+        let result = self.dump_inner(obj);
+        self.out.framing = false;
+        result
+    }
+
+    fn dump_inner(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+        if self.proto >= 2 {
+            self.out.write(&[PROTO, self.proto])?;
+            if self.proto >= 4 {
+                self.out.framing = true;
+            }
+        }
+        // Own a reference, like every other object `save` sees: the
+        // non-deterministic memo decision counts on it.
+        let obj = obj.clone();
+        self.save(&obj, false)?;
+        self.out.byte(STOP)?;
+        self.out.commit_frame();
+        Ok(())
+    }
+
+    /// The finished pickle (for `dumps`).
+    pub fn into_bytes(self) -> PyResult<Bound<'py, PyBytes>> {
+        self.out.finish(self.py)
+    }
+
+    /// Send what is buffered to the file (for `Pickler.dump`).
+    pub fn flush_to_file(&mut self) -> PyResult<()> {
+        let Some(write) = self.file_write.clone() else {
+            return Ok(());
+        };
+        let chunk = self.out.take(self.py)?;
+        write.call1((chunk,))?;
+        Ok(())
+    }
+
+    /// CPython's `_Pickler_OpcodeBoundary`: commit a full frame, and when
+    /// writing to a file, hand it over so memory stays bounded.
+    #[inline(always)]
+    fn opcode_boundary(&mut self) -> PyResult<()> {
+        if self.out.frame_is_full() {
+            self.out.commit_frame();
+            if self.file_write.is_some() {
+                self.flush_to_file()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pickle one object (CPython's `save`). `pers_save` is true for the
+    /// persistent id itself, which must not be passed to `persistent_id`.
+    pub(super) fn save(&mut self, obj: &Bound<'py, PyAny>, pers_save: bool) -> PyResult<()> {
+        self.opcode_boundary()?;
+        if !pers_save && self.hooks.persistent_id.is_some() && self.save_pers(obj)? {
+            return Ok(());
+        }
+        let tp = type_of(obj);
+        if obj.is_none() {
+            return self.out.byte(NONE);
+        }
+        if tp == builtin_type!(PyBool_Type) {
+            return self.save_bool(obj);
+        }
+        if tp == builtin_type!(PyLong_Type) {
+            return self.save_long(obj);
+        }
+        if tp == builtin_type!(PyFloat_Type) {
+            return self.save_float(obj);
+        }
+        if let Some(idx) = self.memo.get(obj) {
+            return self.memo_get(idx);
+        }
+        if tp == builtin_type!(PyBytes_Type) {
+            return self.save_bytes(obj);
+        }
+        if tp == builtin_type!(PyUnicode_Type) {
+            return self.save_str(obj);
+        }
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            self.depth -= 1;
+            return Err(PyRecursionError::new_err(format!(
+                "maximum nesting depth ({MAX_DEPTH}) exceeded while pickling an object"
+            )));
+        }
+        let result = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.save_nested(obj, tp));
+        self.depth -= 1;
+        result
+    }
+
+    /// Everything past the atoms: containers, hooks and the reduce protocol.
+    fn save_nested(&mut self, obj: &Bound<'py, PyAny>, tp: *mut ffi::PyTypeObject) -> PyResult<()> {
+        if tp == builtin_type!(PyDict_Type) {
+            return self.save_dict(obj);
+        }
+        if tp == builtin_type!(PySet_Type) {
+            return self.save_set(obj);
+        }
+        if tp == builtin_type!(PyFrozenSet_Type) {
+            return self.save_frozenset(obj);
+        }
+        if tp == builtin_type!(PyList_Type) {
+            return self.save_list(obj);
+        }
+        if tp == builtin_type!(PyTuple_Type) {
+            // SAFETY: the exact type was checked just above.
+            return self.save_tuple(unsafe { obj.cast_unchecked::<PyTuple>() });
+        }
+        if tp == builtin_type!(PyByteArray_Type) {
+            return self.save_bytearray(obj);
+        }
+        if tp == self.refs.pickle_buffer_type.as_ptr() as *mut ffi::PyTypeObject {
+            return self.save_picklebuffer(obj);
+        }
+
+        if let Some(reducer_override) = &self.hooks.reducer_override {
+            let rv = reducer_override.call1((obj,))?;
+            if !rv.is(self.py.NotImplemented()) {
+                return self.save_reduce_value(obj, &rv);
+            }
+        }
+        if tp == builtin_type!(PyType_Type) {
+            return self.save_type(obj);
+        }
+        if tp == builtin_type!(PyFunction_Type) {
+            return self.save_global(obj, None);
+        }
+
+        let py = self.py;
+        let obj_type = obj.get_type();
+        let reduce_func = match &self.hooks.dispatch_table {
+            Some(table) => match table.get_item(&obj_type) {
+                Ok(f) => Some(f),
+                Err(e) if e.is_instance_of::<pyo3::exceptions::PyKeyError>(py) => None,
+                Err(e) => return Err(e),
+            },
+            None => self
+                .refs
+                .copyreg_dispatch_table
+                .bind(py)
+                .get_item(&obj_type)?,
+        };
+        let rv = if let Some(f) = reduce_func {
+            f.call1((obj,))?
+        } else if obj_type.is_subclass(&py.get_type::<pyo3::types::PyType>())? {
+            return self.save_global(obj, None);
+        } else if let Some(reduce_ex) = obj.getattr_opt(intern!(py, "__reduce_ex__"))? {
+            reduce_ex.call1((self.proto,))?
+        } else if let Some(reduce) = obj.getattr_opt(intern!(py, "__reduce__"))? {
+            reduce.call0()?
+        } else {
+            return Err(self.refs.pickling_error(
+                py,
+                format!(
+                    "can't pickle '{}' object: {}",
+                    obj_type.name()?,
+                    obj.repr()?
+                ),
+            ));
+        };
+        self.save_reduce_value(obj, &rv)
+    }
+
+    /// Act on what a reducer returned: a global name or a reduce tuple.
+    pub(super) fn save_reduce_value(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        rv: &Bound<'py, PyAny>,
+    ) -> PyResult<()> {
+        if rv.is_instance_of::<pyo3::types::PyString>() {
+            return self.save_global(obj, Some(rv));
+        }
+        match rv.cast::<PyTuple>() {
+            Ok(t) => self.save_reduce(t, Some(obj)),
+            Err(_) => Err(self
+                .refs
+                .pickling_error(self.py, "__reduce__ must return a string or tuple")),
+        }
+    }
+
+    /// Call `persistent_id`; write the id and return true when it gives one.
+    fn save_pers(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<bool> {
+        let Some(func) = self.hooks.persistent_id.clone() else {
+            return Ok(false);
+        };
+        let pid = func.call1((obj,))?;
+        if pid.is_none() {
+            return Ok(false);
+        }
+        if self.bin {
+            self.save(&pid, true)?;
+            self.out.byte(BINPERSID)?;
+        } else {
+            let text = pid.str()?;
+            let text = text.to_str().ok().filter(|s| s.is_ascii()).ok_or_else(|| {
+                self.refs.pickling_error(
+                    self.py,
+                    "persistent IDs in protocol 0 must be ASCII strings",
+                )
+            })?;
+            self.out.byte(PERSID)?;
+            self.out.write(text.as_bytes())?;
+            self.out.byte(b'\n')?;
+        }
+        Ok(true)
+    }
+
+    /// Write a memo lookup for index `idx` (GET / BINGET / LONG_BINGET).
+    pub(super) fn memo_get(&mut self, idx: usize) -> PyResult<()> {
+        if !self.bin {
+            self.out.write(format!("g{idx}\n").as_bytes())
+        } else if idx < 256 {
+            self.out.write(&[BINGET, idx as u8])
+        } else if idx <= u32::MAX as usize {
+            let b = (idx as u32).to_le_bytes();
+            self.out.write(&[LONG_BINGET, b[0], b[1], b[2], b[3]])
+        } else {
+            Err(self
+                .refs
+                .pickling_error(self.py, "memo id too large for LONG_BINGET"))
+        }
+    }
+
+    /// Memoize `obj` as CPython does. In non-deterministic mode, skip
+    /// objects nothing else refers to: they can never be met again.
+    #[inline]
+    pub(super) fn memo_put(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+        if !self.deterministic && refcount(obj) <= UNSHARED_REFCOUNT {
+            return Ok(());
+        }
+        self.memo_put_always(obj)
+    }
+
+    /// Memoize `obj` unconditionally (the writer itself will refer to it
+    /// again, e.g. for a `state_setter` call).
+    pub(super) fn memo_put_always(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+        if self.fast {
+            return Ok(());
+        }
+        let idx = self.memo.put(obj);
+        if self.proto >= 4 {
+            self.out.byte(MEMOIZE)
+        } else if !self.bin {
+            self.out.write(format!("p{idx}\n").as_bytes())
+        } else if idx < 256 {
+            self.out.write(&[BINPUT, idx as u8])
+        } else if idx <= u32::MAX as usize {
+            let b = (idx as u32).to_le_bytes();
+            self.out.write(&[LONG_BINPUT, b[0], b[1], b[2], b[3]])
+        } else {
+            Err(self
+                .refs
+                .pickling_error(self.py, "memo id too large for LONG_BINPUT"))
+        }
+    }
+
+    /// Fast mode (no memo) cannot detect cycles through the memo; past a
+    /// nesting of 50 it tracks the containers it is inside of instead.
+    pub(super) fn fast_enter(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+        if !self.fast {
+            return Ok(());
+        }
+        self.fast_nesting += 1;
+        if self.fast_nesting >= FAST_NESTING_LIMIT && !self.fast_memo.insert(obj.as_ptr() as usize)
+        {
+            return Err(PyValueError::new_err(format!(
+                "fast mode: can't pickle cyclic objects including object type {} at {:p}",
+                obj.get_type().name()?,
+                obj.as_ptr()
+            )));
+        }
+        Ok(())
+    }
+
+    pub(super) fn fast_leave(&mut self, obj: &Bound<'py, PyAny>) {
+        if !self.fast {
+            return;
+        }
+        if self.fast_nesting >= FAST_NESTING_LIMIT {
+            self.fast_memo.remove(&(obj.as_ptr() as usize));
+        }
+        self.fast_nesting = self.fast_nesting.saturating_sub(1);
+    }
+
+    pub(super) fn memo_contains(&self, obj: &Bound<'py, PyAny>) -> Option<usize> {
+        self.memo.get(obj)
+    }
+}

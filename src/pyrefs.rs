@@ -1,0 +1,68 @@
+//! Python objects the writer needs again and again, looked up once.
+//!
+//! CPython's `_pickle` caches the same objects in its module state: copyreg's
+//! dispatch table and extension registry, `codecs.encode` (protocol < 3
+//! bytes), `functools.partial` (NEWOBJ_EX below protocol 4), `getattr`
+//! (nested names below protocol 4) and the Python 3 → 2 name mappings.
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyString, PyType};
+
+pub struct PyRefs {
+    pub copyreg_dispatch_table: Py<PyDict>,
+    pub extension_registry: Py<PyDict>,
+    pub codecs_encode: Py<PyAny>,
+    pub partial: Py<PyAny>,
+    pub getattr: Py<PyAny>,
+    pub name_mapping_3to2: Py<PyDict>,
+    pub import_mapping_3to2: Py<PyDict>,
+    pub pickling_error: Py<PyType>,
+    pub pickle_buffer_type: Py<PyType>,
+    /// The one "latin1" string every protocol < 3 bytes reduction shares.
+    pub latin1: Py<PyString>,
+    /// `sys.version_info[:2]`, for the few places CPython versions differ.
+    pub version: (u8, u8),
+}
+
+static REFS: PyOnceLock<PyRefs> = PyOnceLock::new();
+
+impl PyRefs {
+    pub fn get(py: Python<'_>) -> PyResult<&PyRefs> {
+        REFS.get_or_try_init(py, || Self::load(py))
+    }
+
+    fn load(py: Python<'_>) -> PyResult<PyRefs> {
+        let copyreg = py.import("copyreg")?;
+        let compat = py.import("_compat_pickle")?;
+        let pickle = py.import("pickle")?;
+        let info = py.version_info();
+        Ok(PyRefs {
+            copyreg_dispatch_table: copyreg.getattr("dispatch_table")?.cast_into()?.unbind(),
+            extension_registry: copyreg
+                .getattr("_extension_registry")?
+                .cast_into()?
+                .unbind(),
+            codecs_encode: py.import("codecs")?.getattr("encode")?.unbind(),
+            partial: py.import("functools")?.getattr("partial")?.unbind(),
+            getattr: py.import("builtins")?.getattr("getattr")?.unbind(),
+            name_mapping_3to2: compat
+                .getattr("REVERSE_NAME_MAPPING")?
+                .cast_into()?
+                .unbind(),
+            import_mapping_3to2: compat
+                .getattr("REVERSE_IMPORT_MAPPING")?
+                .cast_into()?
+                .unbind(),
+            pickling_error: pickle.getattr("PicklingError")?.cast_into()?.unbind(),
+            pickle_buffer_type: pickle.getattr("PickleBuffer")?.cast_into()?.unbind(),
+            latin1: PyString::intern(py, "latin1").unbind(),
+            version: (info.major, info.minor),
+        })
+    }
+
+    /// A `pickle.PicklingError` with the given message.
+    pub fn pickling_error(&self, py: Python<'_>, msg: impl Into<String>) -> PyErr {
+        PyErr::from_type(self.pickling_error.bind(py).clone(), msg.into())
+    }
+}
