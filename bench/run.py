@@ -48,6 +48,12 @@ perf_counter_ns = time.perf_counter_ns
 
 #: Most calls one per-call sample may loop over.
 MAX_LOOPS = 1 << 22
+#: A checking (warm-up) call slower than this also counts as the cell's first sample.
+SLOW_NS = 500_000_000
+#: Samples of calls faster than this are loops of calls (see _set_loops).
+LOOP_BELOW_NS = 1_000_000
+#: A looped sample of a slow library is cut to this many times the per-call target.
+MAX_SAMPLE_TARGETS = 50
 
 
 @dataclass
@@ -268,13 +274,61 @@ def _check(
 # ----------------------------------------------------------------------------- runner
 
 
+def _set_loops(
+    w: Workload,
+    participants: list[Library],
+    cells: dict[str, Cell],
+    single: dict[str, tuple[int, int]],
+    loaded: dict[str, tuple[Any, list]],
+    obj: Any,
+    opts: Options,
+) -> None:
+    """Choose how many calls each timing sample makes, per side (dumps, loads).
+
+    Per-call workloads, and workloads whose single call is under LOOP_BELOW_NS, are timed
+    in loops.  The loop count is calibrated once on the baseline library (pickle when it
+    runs) and shared by all libraries, because how many results a loop keeps alive changes
+    the memory (and so the time) of every call.  Only a library so slow that the shared
+    count would take over MAX_SAMPLE_TARGETS x the target gets fewer calls.
+    """
+    target_ns = opts.per_call_target_ms * 1e6
+    cap_ns = MAX_SAMPLE_TARGETS * target_ns
+    oob = w.out_of_band
+    contenders = [lib for lib in participants if not lib.reference]
+    ordered = sorted(contenders, key=lambda lib: lib.name != "pickle")
+    for side in ("dumps", "loads"):
+        index = 0 if side == "dumps" else 1
+        ok = [lib for lib in ordered if getattr(cells[lib.name], f"{side}_error") is None]
+        if not ok:
+            continue
+        base = ok[0]
+        if not (w.per_call or single[base.name][index] < LOOP_BELOW_NS):
+            continue
+        if side == "dumps":
+
+            def run(k: int, lib: Library = base) -> int:
+                return _time_dumps(lib.dumps, obj, k, oob)[0]
+
+        else:
+
+            def run(k: int, lib: Library = base) -> int:
+                data, buffers = loaded[lib.name]
+                return _time_loads(lib.loads, data, buffers, k, oob, opts.gc_pause)[0]
+
+        loops = _calibrate(run, target_ns)
+        for lib in ok:
+            per_call = max(single[lib.name][index], 1)
+            fitted = loops if per_call * loops <= cap_ns else max(1, int(cap_ns // per_call))
+            setattr(cells[lib.name], f"{side}_loops", fitted)
+
+
 def run_workload(w: Workload, libs: list[Library], opts: Options) -> WorkloadResult:
     """Check and time every library on one workload, interleaving their samples.
 
     The object is built once and frozen out of the garbage collector's sight (gc.freeze),
     so a collection triggered by one library's loads does not walk the benchmark's own
     data; a gc.collect() before each sample gives every library the same starting state.
-    Calls faster than the per-call target are timed in calibrated loops.
+    Very fast calls are timed in calibrated loops (see _set_loops).
     """
     started = time.monotonic()
     n = w.size(opts.quick)
@@ -287,7 +341,6 @@ def run_workload(w: Workload, libs: list[Library], opts: Options) -> WorkloadRes
         participants.append(memcpy_reference(n))
     cells = {lib.name: Cell(lib.name, reference=lib.reference) for lib in participants}
     warnings: list[str] = []
-    target_ns = opts.per_call_target_ms * 1e6
 
     reference: tuple[bytes, list] | None
     try:
@@ -300,6 +353,7 @@ def run_workload(w: Workload, libs: list[Library], opts: Options) -> WorkloadRes
 
     # Correctness checks double as the warm-up; their output is what loads is timed on.
     loaded: dict[str, tuple[Any, list]] = {}
+    single: dict[str, tuple[int, int]] = {}  # name -> (dumps ns, loads ns) of the check call
     for lib in participants:
         cell = cells[lib.name]
         if lib.reference:
@@ -310,18 +364,15 @@ def run_workload(w: Workload, libs: list[Library], opts: Options) -> WorkloadRes
             data, buffers, dumps_ns, loads_ns = _check(lib, w, obj, cell, reference, warnings)
             if data is not None:
                 loaded[lib.name] = (data, buffers)
-        if cell.dumps_error is None and (w.per_call or dumps_ns < target_ns):
-            cell.dumps_loops = _calibrate(
-                lambda k, lib=lib, obj=obj: _time_dumps(lib.dumps, obj, k, oob)[0], target_ns
-            )
-        if cell.loads_error is None and (w.per_call or loads_ns < target_ns):
-            data, buffers = loaded[lib.name]
-            cell.loads_loops = _calibrate(
-                lambda k, lib=lib, data=data, buffers=buffers: _time_loads(
-                    lib.loads, data, buffers, k, oob, opts.gc_pause
-                )[0],
-                target_ns,
-            )
+        # A call that takes longer than SLOW_NS is its own warm-up: keep it as a sample.
+        if cell.dumps_error is None and dumps_ns >= SLOW_NS and not w.per_call:
+            cell.dumps_ns.append(dumps_ns)
+            cell.spent_ns += dumps_ns
+        if cell.loads_error is None and loads_ns >= SLOW_NS and not w.per_call:
+            cell.loads_ns.append(loads_ns)
+            cell.spent_ns += loads_ns
+        single[lib.name] = (dumps_ns, loads_ns)
+    _set_loops(w, participants, cells, single, loaded, obj, opts)
     del reference
 
     budget_ns = opts.budget_s * 1e9
@@ -553,7 +604,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small sizes, few repeats (smoke test)")
     p.add_argument("--only", help="comma-separated workload names, globs or prefixes")
     p.add_argument("--libs", help=f"comma-separated libraries (default: {','.join(ALL_LIBRARIES)})")
-    p.add_argument("--repeats", type=int, help="max interleaved rounds (default 11; quick 3)")
+    p.add_argument("--repeats", type=int, help="max interleaved rounds (default 11; quick 5)")
     p.add_argument("--min-repeats", type=int, help="samples a slow cell always gets (default 3)")
     p.add_argument(
         "--budget", type=float, help="seconds a cell may use before it stops at min-repeats"
@@ -581,7 +632,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown libraries {unknown}; known: {ALL_LIBRARIES}", file=sys.stderr)
         return 2
-    repeats = args.repeats or (3 if args.quick else 11)
+    repeats = args.repeats or (5 if args.quick else 11)
     opts = Options(
         quick=args.quick,
         repeats=max(1, repeats),

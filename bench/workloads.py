@@ -15,7 +15,7 @@ reference (``workloads.Item``) rather than by value.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,7 +81,13 @@ class Workload:
 
     def available(self) -> bool:
         """Whether the module this workload needs (if any) can be imported."""
-        return self.requires is None or importlib.util.find_spec(self.requires) is not None
+        if self.requires is None:
+            return True
+        try:
+            importlib.import_module(self.requires)
+        except Exception:  # missing or broken: either way the workload cannot run
+            return False
+        return True
 
 
 # --------------------------------------------------------------------------- builders

@@ -39,6 +39,7 @@ impl<'py> Writer<'py, '_> {
         }
     }
 
+    #[inline]
     pub(super) fn save_long(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
         let mut overflow = 0;
         // SAFETY: `obj` is an exact int; the GIL is held.
@@ -72,6 +73,7 @@ impl<'py> Writer<'py, '_> {
         }
     }
 
+    #[inline]
     fn save_int32(&mut self, v: i32) -> PyResult<()> {
         if !self.bin {
             return self.out.write(format!("I{v}\n").as_bytes());
@@ -106,6 +108,7 @@ impl<'py> Writer<'py, '_> {
         Ok(bytes)
     }
 
+    #[inline]
     pub(super) fn save_float(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
         if self.bin {
             // SAFETY: `obj` is an exact float.

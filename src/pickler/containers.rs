@@ -57,7 +57,7 @@ impl<'py> Writer<'py, '_> {
     fn save_tuple_items(&mut self, t: &Bound<'py, PyTuple>) -> PyResult<()> {
         // Tuples are immutable: the length cannot change under us.
         for item in t.iter() {
-            self.save(&item, false)?;
+            self.save_item(&item)?;
         }
         Ok(())
     }
@@ -117,7 +117,7 @@ impl<'py> Writer<'py, '_> {
             self.out.byte(MARK)?;
             let mut this_batch = 0;
             while let Some(item) = self.list_item(list, total) {
-                self.save(&item, false)?;
+                self.save_item(&item)?;
                 total += 1;
                 this_batch += 1;
                 if this_batch == BATCHSIZE {
@@ -233,8 +233,8 @@ impl<'py> Writer<'py, '_> {
             self.out.byte(MARK)?;
             let mut i = 0;
             while let Some((k, v)) = self.dict_next(dict, &mut pos) {
-                self.save(&k, false)?;
-                self.save(&v, false)?;
+                self.save_item(&k)?;
+                self.save_item(&v)?;
                 i += 1;
                 if i == BATCHSIZE {
                     break;

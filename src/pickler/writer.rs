@@ -23,7 +23,7 @@ use crate::pyrefs::PyRefs;
 /// Deepest nesting of containers/reductions the writer follows before it
 /// raises `RecursionError`. The native stack never limits it: deep levels run
 /// on heap-allocated stack segments (see `RED_ZONE`).
-pub const MAX_DEPTH: usize = 1_000_000;
+pub const MAX_DEPTH: usize = 300_000;
 /// Grow onto a new stack segment when less than this much stack is left...
 const RED_ZONE: usize = 256 * 1024;
 /// ...and make each new segment this large.
@@ -208,6 +208,22 @@ impl<'py, 'm> Writer<'py, 'm> {
         let result = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.save_nested(obj, tp));
         self.depth -= 1;
         result
+    }
+
+    /// `save` for a container's item, with the commonest atoms (int, float)
+    /// handled inline: they need no memo, hook or recursion bookkeeping.
+    #[inline(always)]
+    pub(super) fn save_item(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+        if self.hooks.persistent_id.is_none() && !self.out.frame_is_full() {
+            let tp = type_of(obj);
+            if tp == builtin_type!(PyLong_Type) {
+                return self.save_long(obj);
+            }
+            if tp == builtin_type!(PyFloat_Type) {
+                return self.save_float(obj);
+            }
+        }
+        self.save(obj, false)
     }
 
     /// Everything past the atoms: containers, hooks and the reduce protocol.
