@@ -84,6 +84,8 @@ class Cell:
     dumps_error: str | None = None
     loads_error: str | None = None
     spent_ns: int = 0
+    #: Set when a correctness check on this library's output failed (see the warnings).
+    suspect: bool = False
 
     @property
     def dumps_median(self) -> float | None:
@@ -228,11 +230,16 @@ def _check(
     an exception in dumps or loads marks that side of the cell n/a (time 0 is returned).
     """
     oob = w.out_of_band
+
+    def flag(message: str) -> None:
+        cell.suspect = True
+        warnings.append(f"{lib.name}: {message}")
+
     try:
         dumps_ns, data, buffers = _time_dumps(lib.dumps, obj, 1, oob)
     except Exception as exc:
         cell.dumps_error = cell.loads_error = _short(exc)
-        warnings.append(f"{lib.name}: dumps failed: {cell.dumps_error}")
+        flag(f"dumps failed: {cell.dumps_error}")
         return None, [], 0, 0
     cell.size = len(data)
     if oob:
@@ -240,32 +247,32 @@ def _check(
 
     try:
         if not w.equal(obj, pickle.loads(data, buffers=buffers)):
-            warnings.append(f"{lib.name}: output does not load back equal with pickle.loads")
+            flag("output does not load back equal with pickle.loads")
     except Exception as exc:
-        warnings.append(f"{lib.name}: pickle.loads cannot read its output: {_short(exc)}")
+        flag(f"pickle.loads cannot read its output: {_short(exc)}")
 
     loads_ns = 0
     try:
         loads_ns, back = _time_loads(lib.loads, data, buffers, 1, oob, False)
         if not w.equal(obj, back):
-            warnings.append(f"{lib.name}: its own loads does not give back an equal object")
+            flag("its own loads does not give back an equal object")
         del back
     except Exception as exc:
         cell.loads_error = _short(exc)
-        warnings.append(f"{lib.name}: loads of its own output failed: {cell.loads_error}")
+        flag(f"loads of its own output failed: {cell.loads_error}")
 
     if reference is not None:
         ref_data, ref_buffers = reference
         try:
             _, back = _time_loads(lib.loads, ref_data, ref_buffers, 1, oob, False)
             if not w.equal(obj, back):
-                warnings.append(f"{lib.name}: loads of pickle's output is not equal")
+                flag("loads of pickle's output is not equal")
             del back
         except Exception as exc:
-            warnings.append(f"{lib.name}: loads of pickle's output failed: {_short(exc)}")
+            flag(f"loads of pickle's output failed: {_short(exc)}")
         if lib.name == "anypickle" and data != ref_data:
-            warnings.append(
-                "anypickle: deterministic output differs from pickle.dumps(obj, 5) "
+            flag(
+                "deterministic output differs from pickle.dumps(obj, 5) "
                 f"({len(data):,} vs {len(ref_data):,} bytes)"
             )
     return data, buffers, dumps_ns, loads_ns
@@ -505,7 +512,7 @@ def print_workload(res: WorkloadResult) -> None:
     rows = []
     for cell in cells.values():
         row = [
-            cell.library,
+            cell.library + (" (!)" if cell.suspect else ""),
             fmt_time(cell.dumps_median),
             fmt_ratio(ratio(base and base.dumps_median, cell.dumps_median)),
             fmt_time(cell.loads_median),
@@ -531,6 +538,8 @@ def print_workload(res: WorkloadResult) -> None:
     print(table(headers, rows))
     for warning in res.warnings:
         print(f"WARNING [{w.name}] {warning}")
+    if any(c.suspect for c in cells.values()):
+        print("(!) = that library's output failed a correctness check; its times may mislead")
     print(flush=True)
 
 
@@ -557,16 +566,20 @@ def print_summary(results: list[WorkloadResult], libs: list[Library]) -> None:
                 speed = ratio(base_t, getattr(cell, f"{side}_median") if cell else None)
                 if speed is not None:
                     per_lib[name].append(speed)
-                row.append(fmt_ratio(speed))
+                row.append(fmt_ratio(speed) + ("!" if cell is not None and cell.suspect else ""))
             rows.append(row)
         if len(results) > 1:
             rows.append(["geometric mean", "", *(fmt_ratio(_geomean(per_lib[n])) for n in others)])
         print(f"== summary: {side} speedup vs pickle (pickle = 1.00x; higher is faster)")
         print(table(headers, rows))
+        if any(c.suspect for res in results for c in res.cells.values()):
+            print("(! = that library's output failed a correctness check: see WARNING lines)")
         print()
 
 
-def to_json(info: dict[str, Any], opts: Options, results: list[WorkloadResult]) -> dict[str, Any]:
+def to_json(
+    info: dict[str, Any], opts: Options, results: list[WorkloadResult], seconds: float
+) -> dict[str, Any]:
     """Everything measured, as plain JSON-able data."""
     out = []
     for res in results:
@@ -589,7 +602,14 @@ def to_json(info: dict[str, Any], opts: Options, results: list[WorkloadResult]) 
                 "cells": cells,
             }
         )
-    return {"machine": info, "options": asdict(opts), "protocol": PROTOCOL, "workloads": out}
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds": seconds,
+        "machine": info,
+        "options": asdict(opts),
+        "protocol": PROTOCOL,
+        "workloads": out,
+    }
 
 
 # ----------------------------------------------------------------------------- main
@@ -646,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
     libs, notes = load_libraries(wanted)
     for w in chosen:
         if not w.available():
-            notes.append(f"workload {w.name} skipped: {w.requires} is not installed")
+            notes.append(f"workload {w.name} skipped: cannot import {w.requires}")
     chosen = [w for w in chosen if w.available()]
     info = machine_info(libs, notes)
     print_header(info, opts)
@@ -663,10 +683,11 @@ def main(argv: list[str] | None = None) -> int:
     if "pickle" in [lib.name for lib in libs] and results:
         print_summary(results, libs)
     n_warn = sum(len(r.warnings) for r in results)
-    print(f"total {time.monotonic() - started:.1f} s, {n_warn} warning(s)")
+    seconds = time.monotonic() - started
+    print(f"total {seconds:.1f} s, {n_warn} warning(s)")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(to_json(info, opts, results), f, indent=1)
+            json.dump(to_json(info, opts, results, seconds), f, indent=1)
         print(f"results written to {args.json}")
     return 0
 

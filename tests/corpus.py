@@ -183,16 +183,22 @@ class StatefulTable(dict):
         return (StatefulTable, (), {"tag": self.tag}, None, iter(list(self.items())))
 
 
+def make_tagged(tag):
+    return ReduceExByProtocol(tag)
+
+
 class ReduceExByProtocol:
-    """__reduce_ex__ that depends on the protocol."""
+    """__reduce_ex__ that reduces differently depending on the protocol."""
 
     def __init__(self, tag="x"):
         self.tag = tag
 
     def __reduce_ex__(self, protocol):
         if protocol < 2:
-            return (ReduceExByProtocol, (f"{self.tag}-old",))
-        return (ReduceExByProtocol, (f"{self.tag}-new-{protocol}",))
+            return (make_tagged, (self.tag,))
+        if protocol < 4:
+            return (ReduceExByProtocol, (self.tag,))
+        return (copyreg.__newobj__, (ReduceExByProtocol,), {"tag": self.tag})
 
 
 class NewArgs:

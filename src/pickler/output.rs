@@ -1,12 +1,14 @@
 //! The output buffer of the writer, with protocol-4 framing.
 //!
-//! The buffer is a CPython bytes object grown in place (through the
-//! `PyBytesWriter` API that pyo3-ffi provides on every version), so `dumps`
+//! The buffer is a CPython bytes object that only this writer references,
+//! grown in place with `_PyBytes_Resize` (as `_pickle.c` does), so `dumps`
 //! hands the finished bytes to Python without a second copy of the data.
 //! Framing mirrors CPython's `_pickle.c` exactly, because deterministic mode
 //! must produce the same bytes: a frame is opened by the first write after a
 //! commit, committed once it holds at least `FRAME_SIZE_TARGET` bytes at an
 //! opcode boundary, and large payloads are written outside any frame.
+
+use std::ffi::c_int;
 
 use pyo3::exceptions::PyMemoryError;
 use pyo3::ffi;
@@ -21,11 +23,18 @@ pub const FRAME_SIZE_TARGET: usize = 64 * 1024;
 const FRAME_SIZE_MIN: usize = 4;
 /// FRAME opcode plus its 8-byte length.
 const FRAME_HEADER_SIZE: usize = 9;
-/// The writer's inline buffer: tiny pickles never touch the heap.
+/// Small enough for CPython's small-object allocator.
 const INITIAL_CAPACITY: usize = 256;
 
+extern "C" {
+    /// Exported by CPython on every supported version (not wrapped publicly
+    /// by pyo3-ffi). Resizes a bytes object that nothing else references.
+    fn _PyBytes_Resize(bytes: *mut *mut ffi::PyObject, newsize: ffi::Py_ssize_t) -> c_int;
+}
+
 pub struct Output {
-    writer: *mut ffi::compat::PyBytesWriter,
+    /// A bytes object of size `cap`, referenced only by us until `finish`.
+    buffer: *mut ffi::PyObject,
     data: *mut u8,
     len: usize,
     cap: usize,
@@ -38,16 +47,16 @@ pub struct Output {
 impl Output {
     pub fn new(py: Python<'_>) -> PyResult<Self> {
         // SAFETY: the GIL is held (`py`); a null result sets a Python error.
-        let writer =
-            unsafe { ffi::compat::PyBytesWriter_Create(INITIAL_CAPACITY as ffi::Py_ssize_t) };
-        if writer.is_null() {
+        let buffer = unsafe {
+            ffi::PyBytes_FromStringAndSize(std::ptr::null(), INITIAL_CAPACITY as ffi::Py_ssize_t)
+        };
+        if buffer.is_null() {
             return Err(PyErr::fetch(py));
         }
-        // SAFETY: `writer` is a live writer owned by us.
-        let data = unsafe { ffi::compat::PyBytesWriter_GetData(writer) } as *mut u8;
         Ok(Output {
-            writer,
-            data,
+            buffer,
+            // SAFETY: `buffer` is a live bytes object.
+            data: unsafe { ffi::PyBytes_AsString(buffer) } as *mut u8,
             len: 0,
             cap: INITIAL_CAPACITY,
             framing: false,
@@ -55,24 +64,30 @@ impl Output {
         })
     }
 
-    #[cold]
-    fn grow(&mut self, required: usize) -> PyResult<()> {
-        let new_cap = required.max(self.cap.saturating_mul(2));
-        if new_cap > isize::MAX as usize {
-            return Err(PyMemoryError::new_err("pickle output too large"));
-        }
-        // SAFETY: `writer` is live; the GIL is held by every caller (Output
-        // only exists inside a dump call). On failure a Python error is set.
-        let rc =
-            unsafe { ffi::compat::PyBytesWriter_Resize(self.writer, new_cap as ffi::Py_ssize_t) };
-        if rc < 0 {
+    /// Resize the bytes object to `size` bytes (its data may move).
+    fn resize(&mut self, size: usize) -> PyResult<()> {
+        // SAFETY: `buffer` is a live bytes object nothing else references
+        // (it has not been handed to Python yet); the GIL is held whenever
+        // an Output exists. On failure the object is freed and set to null.
+        let rc = unsafe { _PyBytes_Resize(&mut self.buffer, size as ffi::Py_ssize_t) };
+        if rc < 0 || self.buffer.is_null() {
+            self.buffer = std::ptr::null_mut();
             // SAFETY: the GIL is held, see above.
             return Err(PyErr::fetch(unsafe { Python::assume_attached() }));
         }
-        // SAFETY: the writer was resized; its data pointer may have moved.
-        self.data = unsafe { ffi::compat::PyBytesWriter_GetData(self.writer) } as *mut u8;
-        self.cap = new_cap;
+        // SAFETY: `buffer` is a live bytes object.
+        self.data = unsafe { ffi::PyBytes_AsString(self.buffer) } as *mut u8;
+        self.cap = size;
         Ok(())
+    }
+
+    #[cold]
+    fn grow(&mut self, required: usize) -> PyResult<()> {
+        let new_cap = required.max(self.cap.saturating_mul(2));
+        if new_cap > isize::MAX as usize / 2 {
+            return Err(PyMemoryError::new_err("pickle output too large"));
+        }
+        self.resize(new_cap)
     }
 
     #[inline(always)]
@@ -197,24 +212,22 @@ impl Output {
 
     /// Finish the buffer into a bytes object of exactly the written length.
     pub fn finish<'py>(mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let writer = std::mem::replace(&mut self.writer, std::ptr::null_mut());
-        // SAFETY: `writer` is live and owned by us; Finish consumes it even on
-        // failure. `len <= cap` is the writer's current size.
-        let obj = unsafe {
-            ffi::compat::PyBytesWriter_FinishWithSize(writer, self.len as ffi::Py_ssize_t)
-        };
-        // SAFETY: a non-null result is a new reference to a bytes object.
-        unsafe { Bound::from_owned_ptr_or_err(py, obj) }
-            .map(|b| unsafe { b.cast_into_unchecked::<PyBytes>() })
+        if self.len != self.cap {
+            self.resize(self.len)?;
+        }
+        let buffer = std::mem::replace(&mut self.buffer, std::ptr::null_mut());
+        // SAFETY: `buffer` is a new reference to a bytes object, now owned by
+        // the returned Bound (and no longer by `self`).
+        Ok(unsafe { Bound::from_owned_ptr(py, buffer).cast_into_unchecked::<PyBytes>() })
     }
 }
 
 impl Drop for Output {
     fn drop(&mut self) {
-        if !self.writer.is_null() {
+        if !self.buffer.is_null() {
             // SAFETY: an Output only lives inside a dump call, with the GIL
-            // held; the writer is live and owned by us.
-            unsafe { ffi::compat::PyBytesWriter_Discard(self.writer) };
+            // held; we own this reference.
+            unsafe { ffi::Py_DECREF(self.buffer) };
         }
     }
 }
