@@ -2,6 +2,8 @@
 //! with its memo proxy. Argument checking and hook lookup live here; the
 //! writing itself is `Writer`'s.
 
+use std::cell::RefCell;
+
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::gc::PyVisit;
 use pyo3::intern;
@@ -89,10 +91,29 @@ pub fn dumps<'py>(
         buffer_callback: none_to_option(buffer_callback),
         ..Hooks::default()
     };
-    let mut memo = Memo::default();
-    let mut writer = Writer::new(py, settings, &mut memo, hooks, None)?;
-    writer.dump(obj)?;
-    writer.into_bytes()
+    with_spare_memo(|memo| {
+        let mut writer = Writer::new(py, settings, memo, hooks, None)?;
+        writer.dump(obj)?;
+        writer.into_bytes()
+    })
+}
+
+thread_local! {
+    /// A memo kept between `dumps` calls so small calls allocate no table.
+    static SPARE_MEMO: RefCell<Memo> = RefCell::new(Memo::default());
+}
+
+/// Run `f` with the thread's spare memo, or a fresh one when it is in use
+/// (a `__reduce__` that calls `dumps` again).
+fn with_spare_memo<R>(f: impl FnOnce(&mut Memo) -> R) -> R {
+    SPARE_MEMO.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut memo) => {
+            let result = f(&mut memo);
+            memo.reset_for_reuse();
+            result
+        }
+        Err(_) => f(&mut Memo::default()),
+    })
 }
 
 /// dump(obj, file, protocol=None, *, fix_imports=True, buffer_callback=None, deterministic=True)
@@ -131,10 +152,11 @@ pub fn dump<'py>(
         buffer_callback: none_to_option(buffer_callback),
         ..Hooks::default()
     };
-    let mut memo = Memo::default();
-    let mut writer = Writer::new(py, settings, &mut memo, hooks, Some(write))?;
-    writer.dump(obj)?;
-    writer.flush_to_file()
+    with_spare_memo(|memo| {
+        let mut writer = Writer::new(py, settings, memo, hooks, Some(write))?;
+        writer.dump(obj)?;
+        writer.flush_to_file()
+    })
 }
 
 /// The base class of `anypickle.Pickler`: state and `dump`; the Python

@@ -49,6 +49,18 @@ impl Memo {
         self.keep_alive.clear();
     }
 
+    /// Empty the memo for reuse by the next call, keeping a small
+    /// allocation (so tiny `dumps` calls allocate no table) but returning
+    /// large ones to the allocator.
+    pub fn reset_for_reuse(&mut self) {
+        const KEEP: usize = 1024;
+        self.clear();
+        if self.index.capacity() > KEEP {
+            self.index.shrink_to(KEEP);
+            self.keep_alive.shrink_to(KEEP);
+        }
+    }
+
     /// `(index, object)` for every entry, in memoization order.
     pub fn entries<'py>(&self, py: Python<'py>) -> Vec<(usize, Bound<'py, PyAny>)> {
         self.keep_alive

@@ -199,14 +199,9 @@ impl Output {
     /// Hand the written bytes to Python and leave this buffer empty and
     /// ready for more (used when flushing to a file).
     pub fn take<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let fresh = Output::new(py)?;
-        let old = std::mem::replace(
-            self,
-            Output {
-                framing: self.framing,
-                ..fresh
-            },
-        );
+        let mut fresh = Output::new(py)?;
+        fresh.framing = self.framing;
+        let old = std::mem::replace(self, fresh);
         old.finish(py)
     }
 
