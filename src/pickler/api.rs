@@ -240,10 +240,12 @@ impl Pickler {
             )
         };
         let any = slf.as_any();
+        // Like pickle.Pickler, a hook set to a non-callable (even None)
+        // fails when it is used rather than being ignored.
         let hooks = Hooks {
-            persistent_id: none_to_option(any.getattr_opt(intern!(py, "persistent_id"))?),
-            reducer_override: none_to_option(any.getattr_opt(intern!(py, "reducer_override"))?),
-            dispatch_table: none_to_option(any.getattr_opt(intern!(py, "dispatch_table"))?),
+            persistent_id: any.getattr_opt(intern!(py, "persistent_id"))?,
+            reducer_override: any.getattr_opt(intern!(py, "reducer_override"))?,
+            dispatch_table: any.getattr_opt(intern!(py, "dispatch_table"))?,
             buffer_callback,
         };
         // The memo is moved out while writing, so hooks that look at

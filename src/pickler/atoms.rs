@@ -225,9 +225,13 @@ impl<'py> Writer<'py, '_> {
     pub(super) fn save_picklebuffer(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
         let py = self.py;
         if self.proto < 5 {
-            return Err(self
-                .refs
-                .pickling_error(py, "PickleBuffer can only pickled with protocol >= 5"));
+            // Python 3.13 fixed the grammar of this message.
+            let msg = if self.refs.version >= (3, 13) {
+                "PickleBuffer can only be pickled with protocol >= 5"
+            } else {
+                "PickleBuffer can only pickled with protocol >= 5"
+            };
+            return Err(self.refs.pickling_error(py, msg));
         }
         let (_, _, _, contiguous) = buffer_view(py, obj)?;
         if !contiguous {

@@ -537,24 +537,30 @@ impl<'py> Writer<'py, '_> {
         let Some(code) = registry.get_item(key)? else {
             return Ok(None);
         };
-        let Ok(value) = code.extract::<i64>() else {
-            return Err(self.refs.pickling_error(
-                py,
-                format!(
-                    "Can't pickle {}: extension code {} isn't an integer",
-                    repr(obj),
-                    repr(&code)
-                ),
-            ));
+        // Python 3.13 reports a bad registry entry with the builtin errors
+        // the registry's own checks would raise; earlier versions with
+        // PicklingError.
+        let modern = self.refs.version >= (3, 13);
+        if !code.is_instance_of::<pyo3::types::PyInt>() {
+            let msg = format!("Can't pickle {}: extension code {} isn't an integer", repr(obj), repr(&code));
+            return Err(if modern {
+                pyo3::exceptions::PyTypeError::new_err(msg)
+            } else {
+                self.refs.pickling_error(py, msg)
+            });
+        }
+        let value = match code.extract::<i64>() {
+            Ok(v) => v,
+            Err(e) if modern => return Err(e),
+            Err(_) => -1,
         };
         if value <= 0 || value > 0x7fff_ffff {
-            return Err(self.refs.pickling_error(
-                py,
-                format!(
-                    "Can't pickle {}: extension code {value} is out of range",
-                    repr(obj)
-                ),
-            ));
+            let msg = format!("Can't pickle {}: extension code {value} is out of range", repr(obj));
+            return Err(if modern {
+                PyRuntimeError::new_err(msg)
+            } else {
+                self.refs.pickling_error(py, msg)
+            });
         }
         Ok(Some(value as u32))
     }
