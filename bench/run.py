@@ -325,6 +325,9 @@ def _set_loops(
         loops = _calibrate(run, target_ns)
         for lib in ok:
             per_call = max(single[lib.name][index], 1)
+            if lib is not base and per_call * loops > cap_ns:
+                # The check call was the first (cold) one; time a warm call before cutting.
+                per_call = max(min(per_call, run(1, lib)), 1)
             fitted = loops if per_call * loops <= cap_ns else max(1, int(cap_ns // per_call))
             setattr(cells[lib.name], f"{side}_loops", fitted)
 
@@ -468,6 +471,8 @@ def print_header(info: dict[str, Any], opts: Options) -> None:
     print(f"machine : nproc={info['nproc']} (cpu_count={info['cpu_count']}), {info['cpu_model']}")
     if load is not None:
         print(f"load    : {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1/5/15 min)")
+        if info["nproc"] and load[0] >= 0.5 * info["nproc"]:
+            print("  note: the machine is busy (1-min load >= half the CPUs); expect noisy timings")
     print(f"platform: {info['platform']}")
     print(f"python  : {info['implementation']} {info['python']}")
     for name, version in info["libraries"].items():
@@ -527,8 +532,11 @@ def print_workload(res: WorkloadResult) -> None:
             ]
         noise = cell.noise()
         row.append("n/a" if noise is None else f"{noise * 100:.1f}%")
-        loops = max(cell.dumps_loops, cell.loads_loops)
-        row.append(f"{cell.samples()}" + (f" x{loops}" if w.per_call else ""))
+        d_loops, l_loops = cell.dumps_loops, cell.loads_loops
+        loops = "" if max(d_loops, l_loops) == 1 else f" x{d_loops}"
+        if loops and l_loops != d_loops:
+            loops += f"/{l_loops}"
+        row.append(f"{cell.samples()}{loops}")
         rows.append(row)
     extra = ""
     if w.out_of_band:
@@ -676,15 +684,26 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     results = []
+    aborted = 0
     for w in chosen:
-        res = run_workload(w, libs, opts)
+        try:
+            res = run_workload(w, libs, opts)
+        except Exception as exc:  # a harness or builder failure: report it, go on
+            gc.unfreeze()
+            aborted += 1
+            print(f"WARNING [{w.name}] workload aborted: {_short(exc)}\n", flush=True)
+            continue
         print_workload(res)
         results.append(res)
     if "pickle" in [lib.name for lib in libs] and results:
         print_summary(results, libs)
-    n_warn = sum(len(r.warnings) for r in results)
+    n_warn = aborted + sum(len(r.warnings) for r in results)
     seconds = time.monotonic() - started
-    print(f"total {seconds:.1f} s, {n_warn} warning(s)")
+    try:
+        load_now = f" (1-min load average now {os.getloadavg()[0]:.2f})"
+    except (AttributeError, OSError):
+        load_now = ""
+    print(f"total {seconds:.1f} s, {n_warn} warning(s){load_now}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(to_json(info, opts, results, seconds), f, indent=1)

@@ -283,4 +283,3 @@ def test_every_pickler_side_mixin_is_bound():
     missing = shipped - bound_mixins - deliberately_unbound
     assert not missing, f"pickletester mix-ins not bound to anypickle: {sorted(missing)}"
     assert _BOUND, "no mix-in was bound at all"
-

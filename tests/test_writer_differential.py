@@ -285,7 +285,9 @@ def test_nondeterministic_cycles_are_preserved(protocol):
 def test_nondeterministic_shared_instance_and_dict(protocol):
     inst = corpus.Plain(v=[1])
     table = {"k": inst}
-    data = anypickle.dumps({"a": inst, "b": table, "c": [table, inst]}, protocol, deterministic=False)
+    data = anypickle.dumps(
+        {"a": inst, "b": table, "c": [table, inst]}, protocol, deterministic=False
+    )
     loaded = pickle.loads(data)
     assert loaded["a"] is loaded["b"]["k"] is loaded["c"][1]
     assert loaded["b"] is loaded["c"][0]
@@ -299,9 +301,14 @@ def test_nondeterministic_memoizes_only_shared_objects(protocol):
     The top-level object may or may not be memoized (it is referenced by the
     caller), so one put is tolerated for the unshared structure.
     """
-    unshared = anypickle.dumps(
-        [[1], [2], (3, [4]), {"k": [5]}, "x" * 40, b"y" * 40], protocol, deterministic=False
-    )
+    # Built at run time so that no code object holds a reference to a part of it.
+    # Below protocol 3 bytes reduce to codecs.encode(text, "latin1"), whose
+    # function and "latin1" string are shared objects (rightly memoized).
+    parts = [[1], [2], (3, [4]), {6: [5]}, "".join(["x"] * 40)]
+    if protocol >= 3:
+        parts.append(bytes(40))
+    unshared = anypickle.dumps(parts, protocol, deterministic=False)
+    del parts
     puts, gets = _memo_ops(unshared)
     assert puts <= 1, f"{puts} memo puts for an unshared structure"
     assert gets == 0

@@ -28,7 +28,7 @@ impl<'py> Writer<'py, '_> {
         // If the tuple shows up in the memo after its items are written, it
         // is recursive: drop what was pushed and fetch it from the memo.
         if len <= 3 && self.proto >= 2 {
-            self.save_tuple_items(t)?;
+            self.with_unmemoized(obj, |w| w.save_tuple_items(t))?;
             if let Some(idx) = self.memo_contains(obj) {
                 for _ in 0..len {
                     self.out.byte(POP)?;
@@ -39,7 +39,7 @@ impl<'py> Writer<'py, '_> {
             return self.memo_put(obj);
         }
         self.out.byte(MARK)?;
-        self.save_tuple_items(t)?;
+        self.with_unmemoized(obj, |w| w.save_tuple_items(t))?;
         if let Some(idx) = self.memo_contains(obj) {
             if self.bin {
                 self.out.byte(POP_MARK)?;
@@ -187,8 +187,12 @@ impl<'py> Writer<'py, '_> {
         if unsafe { ffi::PyDict_Size(obj.as_ptr()) } == 0 {
             return Ok(());
         }
-        if type_of(obj) == builtin_type!(PyDict_Type) && self.proto > 0 {
-            self.batch_dict_exact(obj)
+        if type_of(obj) == builtin_type!(PyDict_Type) {
+            if self.proto > 0 {
+                self.batch_dict_exact(obj)
+            } else {
+                self.setitem_dict_exact(obj)
+            }
         } else {
             let items = obj.call_method0(intern!(self.py, "items"))?;
             self.batch_dict(items.try_iter()?.as_any())
@@ -252,6 +256,27 @@ impl<'py> Writer<'py, '_> {
                 return Ok(());
             }
         }
+    }
+
+    /// Protocol 0: SETITEM per pair. CPython iterates `dict.items()`; for an
+    /// exact dict walking the table directly gives the same pairs without
+    /// the items iterator's cached tuple holding extra references.
+    fn setitem_dict_exact(&mut self, dict: &Bound<'py, PyAny>) -> PyResult<()> {
+        // SAFETY: `dict` is an exact dict.
+        let dict_size = unsafe { ffi::PyDict_Size(dict.as_ptr()) };
+        let mut pos: ffi::Py_ssize_t = 0;
+        while let Some((k, v)) = self.dict_next(dict, &mut pos) {
+            self.save(&k, false)?;
+            self.save(&v, false)?;
+            self.out.byte(SETITEM)?;
+            // SAFETY: as above.
+            if unsafe { ffi::PyDict_Size(dict.as_ptr()) } != dict_size {
+                return Err(PyRuntimeError::new_err(
+                    "dictionary changed size during iteration",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// MARK key value ... SETITEMS batches from an iterator of 2-tuples
@@ -368,9 +393,12 @@ impl<'py> Writer<'py, '_> {
             );
         }
         self.out.byte(MARK)?;
-        for item in obj.try_iter()? {
-            self.save(&item?, false)?;
-        }
+        self.with_unmemoized(obj, |w| {
+            for item in obj.try_iter()? {
+                w.save(&item?, false)?;
+            }
+            Ok(())
+        })?;
         if let Some(idx) = self.memo_contains(obj) {
             self.out.byte(POP_MARK)?;
             return self.memo_get(idx);

@@ -139,14 +139,20 @@ impl<'py> Writer<'py, '_> {
             }
         }
 
-        if use_newobj_ex {
-            self.write_newobj_ex(&r.args)?;
-        } else if use_newobj {
-            self.write_newobj(&r.args, obj)?;
-        } else {
-            self.save(&r.callable, false)?;
-            self.save(r.args.as_any(), false)?;
-            self.out.byte(REDUCE)?;
+        let write_call = |w: &mut Self| -> PyResult<()> {
+            if use_newobj_ex {
+                w.write_newobj_ex(&r.args)
+            } else if use_newobj {
+                w.write_newobj(&r.args, obj)
+            } else {
+                w.save(&r.callable, false)?;
+                w.save(r.args.as_any(), false)?;
+                w.out.byte(REDUCE)
+            }
+        };
+        match obj {
+            Some(o) => self.with_unmemoized(o, write_call)?,
+            None => write_call(self)?,
         }
 
         if let Some(obj) = obj {
@@ -542,7 +548,11 @@ impl<'py> Writer<'py, '_> {
         // PicklingError.
         let modern = self.refs.version >= (3, 13);
         if !code.is_instance_of::<pyo3::types::PyInt>() {
-            let msg = format!("Can't pickle {}: extension code {} isn't an integer", repr(obj), repr(&code));
+            let msg = format!(
+                "Can't pickle {}: extension code {} isn't an integer",
+                repr(obj),
+                repr(&code)
+            );
             return Err(if modern {
                 pyo3::exceptions::PyTypeError::new_err(msg)
             } else {
@@ -555,7 +565,10 @@ impl<'py> Writer<'py, '_> {
             Err(_) => -1,
         };
         if value <= 0 || value > 0x7fff_ffff {
-            let msg = format!("Can't pickle {}: extension code {value} is out of range", repr(obj));
+            let msg = format!(
+                "Can't pickle {}: extension code {value} is out of range",
+                repr(obj)
+            );
             return Err(if modern {
                 PyRuntimeError::new_err(msg)
             } else {

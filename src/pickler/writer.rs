@@ -68,6 +68,11 @@ pub struct Writer<'py, 'm> {
     /// `file.write` when dumping to a file; `None` for `dumps`.
     pub(super) file_write: Option<Bound<'py, PyAny>>,
     depth: usize,
+    /// Non-deterministic mode: how many objects on the current path are
+    /// written before they are memoized (tuples, frozensets, reductions
+    /// during their arguments) and could be reached again through a cycle.
+    /// While any is open, every object is memoized.
+    revisitable_open: usize,
     fast_nesting: usize,
     fast_memo: FxHashSet<usize>,
 }
@@ -113,6 +118,7 @@ impl<'py, 'm> Writer<'py, 'm> {
             hooks,
             file_write,
             depth: 0,
+            revisitable_open: 0,
             fast_nesting: 0,
             fast_memo: FxHashSet::default(),
         })
@@ -360,13 +366,35 @@ impl<'py, 'm> Writer<'py, 'm> {
     }
 
     /// Memoize `obj` as CPython does. In non-deterministic mode, skip
-    /// objects nothing else refers to: they can never be met again.
+    /// objects that can never be met again: nothing but the container we
+    /// reached them through refers to them, and no container on the path
+    /// can itself be written a second time (see `revisitable_open`).
     #[inline]
     pub(super) fn memo_put(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
-        if !self.deterministic && refcount(obj) <= UNSHARED_REFCOUNT {
+        if !self.deterministic && self.revisitable_open == 0 && refcount(obj) <= UNSHARED_REFCOUNT {
             return Ok(());
         }
         self.memo_put_always(obj)
+    }
+
+    /// Run `write_parts` for an object that is memoized only after its
+    /// parts are written. If something else refers to it, a cycle may lead
+    /// back to it before it is in the memo, so in non-deterministic mode
+    /// everything below it is memoized.
+    pub(super) fn with_unmemoized<R>(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        write_parts: impl FnOnce(&mut Self) -> PyResult<R>,
+    ) -> PyResult<R> {
+        let guard = !self.deterministic && refcount(obj) > UNSHARED_REFCOUNT;
+        if guard {
+            self.revisitable_open += 1;
+        }
+        let result = write_parts(self);
+        if guard {
+            self.revisitable_open -= 1;
+        }
+        result
     }
 
     /// Memoize `obj` unconditionally (the writer itself will refer to it
