@@ -266,13 +266,13 @@ def assert_equivalent(expected, actual, *, check_identity=True, _visited=None):
         elif isinstance(e, (list, tuple)):
             if len(e) != len(a):
                 fail(path, f"length {len(a)} != expected {len(e)}")
-            stack.extend((x, y, f"{path}[{i}]") for i, (x, y) in enumerate(zip(e, a)))
+            stack.extend((x, y, f"{path}[{i}]") for i, (x, y) in enumerate(zip(e, a, strict=True)))
         elif isinstance(e, dict):
             if len(e) != len(a):
                 fail(path, f"length {len(a)} != expected {len(e)}")
             ekeys, akeys = list(e), list(a)
             keep_alive.append((ekeys, akeys))
-            for i, (ke, ka) in enumerate(zip(ekeys, akeys)):
+            for i, (ke, ka) in enumerate(zip(ekeys, akeys, strict=True)):
                 stack.append((ke, ka, f"{path}.keys()[{i}]"))
                 stack.append((e[ke], a[ka], f"{path}[{ke!r:.40}]"))
             if isinstance(e, collections.defaultdict):
@@ -280,7 +280,7 @@ def assert_equivalent(expected, actual, *, check_identity=True, _visited=None):
         elif isinstance(e, collections.deque):
             if e.maxlen != a.maxlen or len(e) != len(a):
                 fail(path, f"{a!r:.200} != expected {e!r:.200}")
-            stack.extend((x, y, f"{path}[{i}]") for i, (x, y) in enumerate(zip(e, a)))
+            stack.extend((x, y, f"{path}[{i}]") for i, (x, y) in enumerate(zip(e, a, strict=True)))
         elif isinstance(e, (set, frozenset)):
             _compare_sets(e, a, path, stack, fail, visited)
         elif isinstance(e, (bytes, bytearray, str, int, range, slice)):
@@ -295,9 +295,8 @@ def assert_equivalent(expected, actual, *, check_identity=True, _visited=None):
             ) != (a.flags.c_contiguous, a.flags.f_contiguous):
                 fail(path, "memory order differs")
             if e.dtype.hasobject:
-                stack.extend(
-                    (x, y, f"{path}.flat[{i}]") for i, (x, y) in enumerate(zip(e.flat, a.flat))
-                )
+                pairs = enumerate(zip(e.flat, a.flat, strict=True))
+                stack.extend((x, y, f"{path}.flat[{i}]") for i, (x, y) in pairs)
             elif e.tobytes() != a.tobytes():
                 fail(path, "array contents differ")
         elif numpy is not None and isinstance(e, numpy.generic):
@@ -428,7 +427,7 @@ def assert_same_pickle(got, expected, what="anypickle output"):
     if got == expected:
         return
     offset = next(
-        (i for i, (x, y) in enumerate(zip(got, expected)) if x != y),
+        (i for i, (x, y) in enumerate(zip(got, expected, strict=False)) if x != y),
         min(len(got), len(expected)),
     )
     raise AssertionError(

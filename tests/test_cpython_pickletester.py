@@ -25,9 +25,8 @@ import io
 import pickle
 import unittest
 
-import pytest
-
 import anypickle
+import pytest
 
 pickletester = pytest.importorskip(
     "test.pickletester", reason="this interpreter does not ship CPython's test package"

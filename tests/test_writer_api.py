@@ -22,18 +22,16 @@ import threading
 import types
 import weakref
 
+import anypickle
+import anypickle._core
+import corpus
 import pytest
 from conftest import (
     PROTOCOLS,
     assert_clean_exit,
-    assert_equivalent,
     assert_same_pickle,
     run_python,
 )
-
-import anypickle
-import anypickle._core
-import corpus
 
 # --------------------------------------------------------------------------------------
 # Helpers
@@ -426,17 +424,29 @@ def test_reduce_returning_none_raises_like_stdlib(cls):
 # --------------------------------------------------------------------------------------
 
 
+_FILES = {}  # id(pickler) -> (pickler, file): the stdlib's Pickler has no __dict__
+
+
 def make_pickler(cls, protocol, **kwargs):
-    """A pickler of class ``cls`` on a fresh BytesIO (kept as ``.test_file``), with ``.calls``."""
+    """A pickler of class ``cls`` on a fresh BytesIO; subclass instances get a ``.calls`` list."""
     buf = io.BytesIO()
     pickler = cls(buf, protocol, **kwargs)
-    pickler.test_file = buf
-    pickler.calls = []
+    _FILES[id(pickler)] = (pickler, buf)
+    try:
+        pickler.calls = []
+    except AttributeError:
+        pass
     return pickler
 
 
 def written(pickler):
-    return pickler.test_file.getvalue()
+    return _FILES[id(pickler)][1].getvalue()
+
+
+@pytest.fixture(autouse=True)
+def _forget_files():
+    yield
+    _FILES.clear()
 
 
 def _even_ints_are_persistent(self, obj):
@@ -604,8 +614,8 @@ def test_persistent_id_as_classmethod_or_staticmethod(kind):
     for protocol in PROTOCOLS:
         obj = ["tag-me", "keep-me"]
         assert_same_outcome(
-            outcome(lambda f: ours_cls(f, protocol), obj),
-            outcome(lambda f: theirs_cls(f, protocol), obj),
+            outcome(lambda f, p=protocol: ours_cls(f, p), obj),
+            outcome(lambda f, p=protocol: theirs_cls(f, p), obj),
         )
 
 
@@ -660,8 +670,8 @@ def _replace_plain_instances(self, obj):
     self.calls.append(describe(obj))
     if isinstance(obj, corpus.Plain):
         return (str, (f"replaced-{sorted(vars(obj))}",))
-    if obj is corpus.Slotted:
-        return "REDUCES_TO_STRING"  # a string: saved as a global of the object's module
+    if isinstance(obj, corpus.ReducesToString):
+        return corpus.SINGLETON_NAME  # a string: saved as a global of the object's module
     return NotImplemented
 
 
@@ -671,7 +681,7 @@ def test_reducer_override_replacing_objects(protocol):
         "RoReplace", {"reducer_override": _replace_plain_instances}
     )
     shared = corpus.Plain(s=1)
-    obj = [shared, shared, corpus.Plain(t=2), corpus.Slotted, {"k": shared}]
+    obj = [shared, shared, corpus.Plain(t=2), corpus.REDUCES_TO_STRING, {"k": shared}]
     ours, theirs = make_pickler(ours_cls, protocol), make_pickler(theirs_cls, protocol)
     ours.dump(obj)
     theirs.dump(obj)
@@ -831,6 +841,8 @@ def test_reducer_override_pickles_local_functions_and_classes_by_value(protocol)
     )
     scale, local_cls, instance = _local_things()
     obj = [scale, local_cls, instance, scale]
+    # The first pickling of an instance caches __slotnames__ on its class: warm up.
+    theirs_cls(io.BytesIO(), protocol).dump(obj)
     ours, theirs = make_pickler(ours_cls, protocol), make_pickler(theirs_cls, protocol)
     ours.dump(obj)
     theirs.dump(obj)
@@ -865,6 +877,7 @@ def test_cloudpickle_reducer_override_on_anypickle():
 
     scale, local_cls, instance = _local_things()
     obj = {"f": scale, "cls": local_cls, "inst": instance, "lambda": lambda y: y + 1}
+    cloudpickle.dumps(obj)  # caches __slotnames__ on the local class
     for protocol in PROTOCOLS:
         buf = io.BytesIO()
         any_cloud(buf, protocol).dump(obj)
@@ -1060,11 +1073,17 @@ def test_memo_copy_matches_stdlib(protocol):
         theirs.dump(step)
         ours_memo, theirs_memo = ours.memo.copy(), theirs.memo.copy()
         assert type(ours_memo) is dict
-        assert sorted(ours_memo) == sorted(theirs_memo)
-        for key, (index, obj) in theirs_memo.items():
-            assert ours_memo[key][0] == index
-            assert ours_memo[key][1] is obj
+        for key, (_, obj) in ours_memo.items():
             assert key == id(obj)
+        ours_by_index = {index: obj for index, obj in ours_memo.values()}
+        theirs_by_index = {index: obj for index, obj in theirs_memo.values()}
+        assert sorted(ours_by_index) == sorted(theirs_by_index)
+        for index, obj in theirs_by_index.items():
+            mine = ours_by_index[index]
+            if mine is not obj:
+                # Temporaries made while pickling (reduce arguments): equal, not identical.
+                assert type(mine) is type(obj)
+                assert mine == obj
 
 
 def test_memo_copy_is_a_snapshot():
@@ -1373,3 +1392,918 @@ def test_no_reference_leaks_through_hooks():
             pickler.dump(items)
             del pickler
     assert _refcounts(tracked) == before
+
+
+# --------------------------------------------------------------------------------------
+# Odd Pickler lifecycles (child interpreter: these must not crash)
+# --------------------------------------------------------------------------------------
+
+
+def test_subclass_not_calling_init_does_not_crash():
+    """The stdlib raises PicklingError from dump(); anypickle may instead refuse to construct.
+
+    Either way: no crash, no output written, and every method fails cleanly.
+    """
+    rc, out, err = run_python(
+        """
+        import io, pickle, anypickle
+
+        class NoInit(anypickle.Pickler):
+            def __init__(self):
+                pass
+
+        try:
+            pickler = NoInit()
+        except TypeError as exc:
+            print("CONSTRUCT", type(exc).__name__)
+        else:
+            print("CONSTRUCTED")
+            try:
+                pickler.dump(0)
+            except Exception as exc:
+                print("DUMP", type(exc).__name__)
+            else:
+                print("DUMP succeeded")
+            for name, action in [
+                ("clear_memo", lambda: pickler.clear_memo()),
+                ("memo", lambda: pickler.memo.copy()),
+                ("fast", lambda: pickler.fast),
+                ("set-fast", lambda: setattr(pickler, "fast", True)),
+                ("set-memo", lambda: setattr(pickler, "memo", {})),
+                ("dump-again", lambda: pickler.dump([1, 2])),
+            ]:
+                try:
+                    action()
+                except Exception as exc:
+                    print("ACTION", name, type(exc).__name__)
+                else:
+                    print("ACTION", name, "ok")
+        print("DONE")
+        """
+    )
+    assert_clean_exit(rc, out, err)
+    assert "DONE" in out
+    if "CONSTRUCTED" in out:
+        assert "DUMP PicklingError" in out, out
+        assert "DUMP succeeded" not in out
+        assert "ACTION dump-again ok" not in out, out
+    else:
+        assert "CONSTRUCT TypeError" in out, out
+
+
+LIFECYCLE_SCENARIOS = {
+    "reinit-with-other-file-and-protocol": """
+        buf1, buf2 = io.BytesIO(), io.BytesIO()
+        p = anypickle.Pickler(buf1, 2)
+        p.dump([1, "a"])
+        p.__init__(buf2, 4)
+        p.dump([1, "a"])
+        print("WROTE", len(buf1.getvalue()), len(buf2.getvalue()))
+    """,
+    "memo-proxy-outlives-pickler": """
+        p = anypickle.Pickler(io.BytesIO(), 5)
+        p.dump(["x", ["y"]])
+        proxy = p.memo
+        del p
+        gc.collect()
+        print(len(proxy.copy()))
+        proxy.clear()
+        print(proxy.copy())
+    """,
+    "memo-proxy-assigned-to-itself-and-cross-assigned": """
+        a, b = anypickle.Pickler(io.BytesIO(), 5), anypickle.Pickler(io.BytesIO(), 5)
+        a.dump(["x", ["y"]])
+        a.memo = a.memo
+        b.memo = a.memo
+        a.clear_memo()
+        b.dump(["x"])
+        print(len(b.memo.copy()))
+    """,
+    "clear-memo-during-dump": """
+        class Clearing:
+            def __reduce__(self):
+                PICKLER.clear_memo()
+                return (str, ("cleared",))
+
+        for proto in range(6):
+            PICKLER = anypickle.Pickler(io.BytesIO(), proto)
+            shared = ["s"]
+            try:
+                PICKLER.dump([shared, Clearing(), shared, Clearing(), shared])
+            except Exception as exc:
+                print(proto, type(exc).__name__)
+    """,
+    "memo-reassigned-during-dump": """
+        class Reassigning:
+            def __reduce__(self):
+                PICKLER.memo = {}
+                return (str, ("reassigned",))
+
+        for proto in range(6):
+            PICKLER = anypickle.Pickler(io.BytesIO(), proto)
+            shared = ["s"]
+            try:
+                PICKLER.dump([shared, Reassigning(), shared])
+            except Exception as exc:
+                print(proto, type(exc).__name__)
+    """,
+    "reentrant-dump-from-reducer": """
+        class Reentrant:
+            def __reduce__(self):
+                PICKLER.dump(["inner", [1, 2]])
+                return (str, ("outer",))
+
+        for proto in range(6):
+            PICKLER = anypickle.Pickler(io.BytesIO(), proto)
+            try:
+                PICKLER.dump([["a"], Reentrant(), ["b"] * 3])
+            except Exception as exc:
+                print(proto, type(exc).__name__)
+    """,
+    "reentrant-dumps-from-persistent-id": """
+        class Nested(anypickle.Pickler):
+            def persistent_id(self, obj):
+                if obj == "nest":
+                    return anypickle.dumps(["nested", obj * 3])
+                return None
+
+        for proto in range(1, 6):
+            Nested(io.BytesIO(), proto).dump(["nest", "nest", {"k": "nest"}])
+    """,
+    "fast-toggled-during-dump": """
+        class Toggle:
+            def __reduce__(self):
+                PICKLER.fast = not PICKLER.fast
+                return (str, ("toggled",))
+
+        for proto in range(6):
+            PICKLER = anypickle.Pickler(io.BytesIO(), proto)
+            shared = ["s"]
+            try:
+                PICKLER.dump([shared, Toggle(), shared, Toggle(), [shared]])
+            except Exception as exc:
+                print(proto, type(exc).__name__)
+    """,
+    "dispatch-table-mutated-during-dump": """
+        table = {}
+
+        def reducer(obj):
+            table.clear()
+            table.update({complex: reducer, float: reducer})
+            return (str, ("t",))
+
+        table[complex] = reducer
+        for proto in range(6):
+            p = anypickle.Pickler(io.BytesIO(), proto)
+            p.dispatch_table = table
+            p.dump([1j, 2j, 3j])
+    """,
+    "hooks-deleted-during-dump": """
+        class Hooked(anypickle.Pickler):
+            def persistent_id(self, obj):
+                if obj == "drop":
+                    del type(self).persistent_id
+                return None
+
+            def reducer_override(self, obj):
+                if isinstance(obj, Drop):
+                    del type(self).reducer_override
+                return NotImplemented
+
+        class Drop:
+            pass
+
+        for proto in range(6):
+            try:
+                Hooked(io.BytesIO(), proto).dump(["drop", Drop(), "after", Drop()])
+            except Exception as exc:
+                print(proto, type(exc).__name__)
+    """,
+    "file-write-replaced-during-dump": """
+        class Writer:
+            def write(self, data):
+                self.write = None
+                return len(data)
+
+        class Big:
+            def __reduce__(self):
+                return (bytes, (b"x" * 200000,))
+
+        for proto in range(6):
+            try:
+                anypickle.Pickler(Writer(), proto).dump([Big(), Big(), "end"])
+            except Exception as exc:
+                print(proto, type(exc).__name__)
+    """,
+    "gc-collect-inside-reducers": """
+        class Collecting:
+            def __reduce__(self):
+                junk = []
+                junk.append(junk)
+                del junk
+                gc.collect()
+                return (str, ("collected",))
+
+        for proto in range(6):
+            for det in (True, False):
+                data = anypickle.dumps([Collecting() for _ in range(50)] * 2, proto,
+                                       deterministic=det)
+                assert pickle.loads(data)[0] == "collected"
+    """,
+    "threads-sharing-nothing": """
+        import threading
+        errors = []
+
+        def work(n):
+            try:
+                obj = {"n": n, "items": [[i, str(i)] for i in range(200)]}
+                for proto in range(6):
+                    for _ in range(20):
+                        assert anypickle.dumps(obj, proto) == pickle.dumps(obj, proto)
+            except Exception as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+    """,
+    "one-pickler-shared-by-threads": """
+        import threading
+        p = anypickle.Pickler(io.BytesIO(), 5)
+
+        def work():
+            for i in range(200):
+                try:
+                    p.dump([i, "x", [i]])
+                    if i % 7 == 0:
+                        p.clear_memo()
+                except Exception as exc:
+                    print(type(exc).__name__)
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    """,
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(LIFECYCLE_SCENARIOS))
+def test_odd_lifecycles_do_not_crash(scenario):
+    code = "import gc, io, pickle, anypickle\n" + _dedent(LIFECYCLE_SCENARIOS[scenario])
+    rc, out, err = run_python(code + "\nprint('DONE')\n", env={"PYTHONMALLOC": "debug"})
+    assert_clean_exit(rc, out, err)
+    assert out.rstrip().endswith("DONE"), out
+
+
+def _dedent(code):
+    import textwrap
+
+    return textwrap.dedent(code)
+
+
+# --------------------------------------------------------------------------------------
+# Deep nesting (child interpreter)
+# --------------------------------------------------------------------------------------
+
+DEEP_PRELUDE = """
+import io, pickle, sys, threading
+import anypickle
+
+N = 100_000
+
+
+def build(kind, n):
+    x = None
+    for i in range(n):
+        k = kind if kind != "mixed" else ("list", "dict", "tuple")[i % 3]
+        if k == "list":
+            x = [x]
+        elif k == "dict":
+            x = {"k": x}
+        else:
+            x = (x,)
+    return x
+
+
+def check(kind, obj, n):
+    # Walk down iteratively: comparing with == would recurse.
+    for depth in range(n):
+        i = n - 1 - depth
+        k = kind if kind != "mixed" else ("list", "dict", "tuple")[i % 3]
+        expected_type = {"list": list, "dict": dict, "tuple": tuple}[k]
+        assert type(obj) is expected_type, (depth, type(obj))
+        assert len(obj) == 1, (depth, len(obj))
+        obj = obj["k"] if k == "dict" else obj[0]
+    assert obj is None, obj
+
+
+def reference(obj, protocol):
+    # What the stdlib would write given enough stack: its pure-Python pickler in a
+    # thread with a large stack and a raised recursion limit.
+    result = {}
+
+    def run():
+        sys.setrecursionlimit(20 * N + 10_000)
+        result["data"] = pickle._dumps(obj, protocol)
+
+    old = threading.stack_size(1 << 29)
+    try:
+        t = threading.Thread(target=run)
+        t.start()
+        t.join()
+    finally:
+        threading.stack_size(old)
+    return result["data"]
+"""
+
+
+@pytest.mark.parametrize("kind", ["list", "dict", "tuple", "mixed"])
+def test_100k_deep_nesting_pickles(kind):
+    rc, out, err = run_python(
+        DEEP_PRELUDE
+        + f"""
+kind = {kind!r}
+obj = build(kind, N)
+for protocol in (2, 5):
+    data = anypickle.dumps(obj, protocol)
+    assert data == reference(obj, protocol), "differs from the stdlib's pure-Python pickler"
+    buf = io.BytesIO()
+    anypickle.Pickler(buf, protocol).dump(obj)
+    assert buf.getvalue() == data
+    loaded = pickle.loads(data)
+    check(kind, loaded, N)
+    del loaded
+    loose = anypickle.dumps(obj, protocol, deterministic=False)
+    loaded = pickle.loads(loose)
+    check(kind, loaded, N)
+    del loaded
+    print("protocol", protocol, "ok", len(data))
+print("DONE")
+"""
+    )
+    assert_clean_exit(rc, out, err)
+    assert "DONE" in out
+
+
+def test_100k_deep_nesting_at_every_protocol():
+    rc, out, err = run_python(
+        DEEP_PRELUDE
+        + """
+obj = build("mixed", N)
+for protocol in range(6):
+    loaded = pickle.loads(anypickle.dumps(obj, protocol))
+    check("mixed", loaded, N)
+    del loaded
+print("DONE")
+"""
+    )
+    assert_clean_exit(rc, out, err)
+    assert "DONE" in out
+
+
+def test_deep_chain_of_instances_does_not_crash():
+    """Instances nest through their state dicts and __reduce_ex__; deep chains must not crash.
+
+    Success or a clean RecursionError/PicklingError are both acceptable.
+    """
+    rc, out, err = run_python(
+        """
+import pickle, anypickle, corpus
+
+node = None
+for i in range(100_000):
+    node = corpus.Plain(next=node)
+for protocol in (0, 2, 5):
+    for det in (True, False):
+        try:
+            data = anypickle.dumps(node, protocol, deterministic=det)
+        except (RecursionError, pickle.PicklingError) as exc:
+            print(protocol, det, "refused:", type(exc).__name__)
+        else:
+            loaded = pickle.loads(data)
+            depth = 0
+            while loaded is not None:
+                loaded = loaded.next
+                depth += 1
+            assert depth == 100_000, depth
+            print(protocol, det, "ok")
+print("DONE")
+"""
+    )
+    assert_clean_exit(rc, out, err)
+    assert "DONE" in out
+
+
+_DEPTH_MESSAGE_WORDS = ("recursion", "depth", "deep", "nest")
+
+
+@pytest.mark.parametrize("kind", ["list", "dict", "tuple"])
+def test_nesting_beyond_max_depth_raises_cleanly(kind):
+    limit = anypickle._core.MAX_DEPTH
+    if limit > 20_000_000:
+        pytest.skip(f"MAX_DEPTH={limit} is too deep to build in a test")
+    rc, out, err = run_python(
+        DEEP_PRELUDE
+        + f"""
+import anypickle._core
+limit = anypickle._core.MAX_DEPTH
+kind = {kind!r}
+
+# A couple of levels of slack: whether the innermost leaf counts as a level is
+# an implementation detail.
+fits = build(kind, limit - 2)
+for protocol in (0, 2, 5):
+    anypickle.dumps(fits, protocol)
+del fits
+
+too_deep = build(kind, limit + 2)
+for protocol in (0, 2, 5):
+    for call in ("dumps", "Pickler", "nondeterministic"):
+        try:
+            if call == "dumps":
+                anypickle.dumps(too_deep, protocol)
+            elif call == "Pickler":
+                p = anypickle.Pickler(io.BytesIO(), protocol)
+                p.dump(too_deep)
+            else:
+                anypickle.dumps(too_deep, protocol, deterministic=False)
+        except (RecursionError, pickle.PicklingError) as exc:
+            print("RAISED", call, protocol, type(exc).__name__, str(exc).replace(chr(10), " "))
+        else:
+            print("NOT RAISED", call, protocol)
+        if call == "Pickler":
+            # Still usable after the error.
+            buf = io.BytesIO()
+            p = anypickle.Pickler(buf, protocol)
+            p.dump([1, "ok"])
+            assert buf.getvalue() == pickle.dumps([1, "ok"], protocol)
+print("DONE")
+"""
+    )
+    assert_clean_exit(rc, out, err)
+    assert "DONE" in out
+    assert "NOT RAISED" not in out, out
+    raised = [line for line in out.splitlines() if line.startswith("RAISED")]
+    assert len(raised) == 9, out
+    for line in raised:
+        assert any(word in line.lower() for word in _DEPTH_MESSAGE_WORDS), line
+
+
+# --------------------------------------------------------------------------------------
+# Reducers mutating what is being pickled (child interpreter, debug allocator)
+# --------------------------------------------------------------------------------------
+
+MUTATION_PRELUDE = """
+import gc, io, pickle
+import anypickle
+
+outcomes = []
+
+
+def attempt(name, make, protocols=range(6)):
+    for protocol in protocols:
+        for det in (True, False):
+            obj = make()
+            try:
+                data = anypickle.dumps(obj, protocol, deterministic=det)
+            except Exception as exc:
+                outcomes.append((name, protocol, det, type(exc).__name__))
+            else:
+                try:
+                    pickle.loads(data)
+                except Exception:
+                    pass
+                outcomes.append((name, protocol, det, "ok"))
+            del obj
+            gc.collect()
+"""
+
+MUTATION_SCENARIOS = {
+    "reduce-clears-owning-list": """
+        class ClearOwner:
+            def __init__(self, owner):
+                self.owner = owner
+
+            def __reduce__(self):
+                self.owner.clear()
+                return (str, ("cleared-" + "x" * 30,))
+
+        def make():
+            owner = []
+            owner.append(ClearOwner(owner))
+            owner.extend([[1, 2, 3], "y" * 40, ClearOwner(owner)])
+            owner.extend(ClearOwner(owner) for _ in range(1500))
+            return owner
+
+        attempt("clear-list", make)
+
+        def make_sole_owner():
+            # The list holds the only reference to the item being reduced.
+            owner = []
+            owner.extend(ClearOwner(owner) for _ in range(5))
+            return [owner]
+
+        attempt("clear-list-sole-owner", make_sole_owner)
+    """,
+    "reduce-appends-to-owning-list": """
+        class Grow:
+            budget = [0]
+
+            def __init__(self, owner):
+                self.owner = owner
+
+            def __reduce__(self):
+                if Grow.budget[0] < 3000:
+                    Grow.budget[0] += 1
+                    self.owner.append(Grow(self.owner))
+                    self.owner.append(["tail"] * 3)
+                return (str, ("grown",))
+
+        def make():
+            Grow.budget[0] = 0
+            owner = []
+            owner.extend(Grow(owner) for _ in range(10))
+            return owner
+
+        attempt("append-list", make)
+    """,
+    "reduce-shrinks-list-at-batch-boundary": """
+        class Shrink:
+            def __init__(self, owner):
+                self.owner = owner
+
+            def __reduce__(self):
+                del self.owner[500:]
+                return (int, (1,))
+
+        def make():
+            owner = list(range(999))
+            owner.append(Shrink(owner))
+            owner.extend(range(1500))
+            return owner
+
+        attempt("shrink-list", make)
+    """,
+    "reduce-mutates-owning-dict": """
+        class DictMutator:
+            def __init__(self, owner, mode):
+                self.owner = owner
+                self.mode = mode
+
+            def __reduce__(self):
+                if self.mode == "clear":
+                    self.owner.clear()
+                elif self.mode == "add":
+                    for i in range(50):
+                        self.owner[("new", i, id(self))] = DictMutator(self.owner, "none")
+                elif self.mode == "delete-self":
+                    for key, value in list(self.owner.items()):
+                        if value is self:
+                            del self.owner[key]
+                return (str, ("mutated",))
+
+        for mode in ("clear", "add", "delete-self"):
+            def make(mode=mode):
+                owner = {}
+                for i in range(1200):
+                    owner[i] = DictMutator(owner, mode) if i % 400 == 3 else [i]
+                return owner
+            attempt("dict-" + mode, make)
+    """,
+    "reduce-mutates-owning-set": """
+        class SetMutator:
+            def __init__(self, owner, mode):
+                self.owner = owner
+                self.mode = mode
+
+            def __reduce__(self):
+                if self.mode == "clear":
+                    self.owner.clear()
+                else:
+                    self.owner.update(range(10_000, 10_100))
+                return (str, ("set-mutated",))
+
+        for mode in ("clear", "add"):
+            def make(mode=mode):
+                holder = []
+                owner = set(range(1200))
+                m = SetMutator(owner, mode)
+                owner.add(m)
+                holder.append(owner)
+                return holder
+            attempt("set-" + mode, make)
+    """,
+    "getstate-mutates-owner": """
+        class StateMutator:
+            def __init__(self, owner):
+                self.owner = owner
+                self.payload = [1, 2, 3]
+
+            def __getstate__(self):
+                if isinstance(self.owner, list):
+                    self.owner.clear()
+                else:
+                    self.owner.clear()
+                    self.owner.update({"fresh": [9]})
+                return {"payload": self.payload}
+
+        def make_list():
+            owner = []
+            owner.extend(StateMutator(owner) for _ in range(3))
+            return owner
+
+        def make_dict():
+            owner = {}
+            owner.update({i: StateMutator(owner) for i in range(3)})
+            return owner
+
+        attempt("getstate-list", make_list)
+        attempt("getstate-dict", make_dict)
+    """,
+    "state-dict-mutated-while-saved": """
+        class Inner:
+            def __init__(self, outer):
+                self.outer = outer
+
+            def __reduce__(self):
+                self.outer.__dict__.clear()
+                for i in range(30):
+                    self.outer.__dict__["k%d" % i] = [i]
+                return (str, ("inner",))
+
+        class Outer:
+            pass
+
+        def make():
+            o = Outer()
+            o.a = Inner(o)
+            o.b = [1, 2]
+            o.c = Inner(o)
+            return o
+
+        attempt("state-dict", make)
+    """,
+    "listitems-iterator-mutates-list": """
+        class Evil(list):
+            def __reduce__(self):
+                return (Evil, (), None, iter(self), None)
+
+        class Clear:
+            def __init__(self, owner):
+                self.owner = owner
+
+            def __reduce__(self):
+                self.owner.clear()
+                return (int, (0,))
+
+        def make():
+            e = Evil()
+            e.extend([1, Clear(e), 3] + list(range(2000)))
+            return e
+
+        attempt("listitems-clear", make)
+    """,
+    "persistent-id-clears-collection": """
+        class Clearer:
+            pass
+
+        def checker(collection):
+            class Evil(anypickle.Pickler):
+                def persistent_id(self, obj):
+                    if isinstance(obj, Clearer):
+                        collection.clear()
+                    return None
+            return Evil
+
+        for proto in range(6):
+            for make in (
+                lambda: [Clearer(), Clearer()],
+                lambda: {Clearer(), Clearer()},
+                lambda: {Clearer(): 1, Clearer(): 2},
+                lambda: {1: Clearer(), 2: Clearer()},
+                lambda: [Clearer()] * 1500,
+            ):
+                collection = make()
+                try:
+                    checker(collection)(io.BytesIO(), proto).dump(collection)
+                except RuntimeError as exc:
+                    outcomes.append(("pid", proto, str(exc)))
+    """,
+    "reducer-override-mutates-collection": """
+        class Marker:
+            pass
+
+        for proto in range(6):
+            target = [Marker(), [1], Marker(), "s"] * 400
+
+            class Evil(anypickle.Pickler):
+                def reducer_override(self, obj):
+                    if isinstance(obj, Marker):
+                        target.clear()
+                        target.extend([Marker()] * 3)
+                    return NotImplemented
+
+            try:
+                Evil(io.BytesIO(), proto).dump(target)
+            except Exception as exc:
+                outcomes.append(("ro", proto, type(exc).__name__))
+    """,
+    "buffer-callback-resizes-buffer": """
+        for det in (True, False):
+            data = bytearray(b"x" * 1000)
+
+            def callback(buf):
+                try:
+                    data.clear()
+                except BufferError:
+                    pass
+                return False
+
+            try:
+                out = anypickle.dumps(
+                    [pickle.PickleBuffer(data), data], 5, buffer_callback=callback,
+                    deterministic=det,
+                )
+            except Exception as exc:
+                outcomes.append(("buffer", type(exc).__name__))
+    """,
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(MUTATION_SCENARIOS))
+def test_mutating_reducers_do_not_crash(scenario):
+    code = MUTATION_PRELUDE + _dedent(MUTATION_SCENARIOS[scenario])
+    code += "\nprint(len(outcomes), 'outcomes')\nprint('DONE')\n"
+    rc, out, err = run_python(code, env={"PYTHONMALLOC": "debug"})
+    assert_clean_exit(rc, out, err)
+    assert out.rstrip().endswith("DONE"), out
+
+
+# --------------------------------------------------------------------------------------
+# Leaks (child interpreter, resident set size)
+# --------------------------------------------------------------------------------------
+
+# Growth allowed over the measured loop, after a warm-up loop.  Generous: a leak
+# of one small object per call (>= 32 bytes) over 200,000 calls is 6+ MB.
+LEAK_THRESHOLD_KB = 4 * 1024
+
+LEAK_PRELUDE = """
+import gc, io, os, pickle, threading
+import anypickle, corpus
+
+
+def rss_kb():
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def mid_size():
+    shared = ["shared", 1.5, 2**70]
+    return {
+        "ints": list(range(40)),
+        "strs": ["s%d" % i for i in range(20)],
+        "floats": [i / 7 for i in range(10)],
+        "nested": [(i, [i, {"k": i}]) for i in range(10)],
+        "shared": [shared, shared],
+        "bytes": b"b" * 300,
+        "bytearray": bytearray(b"a" * 50),
+        "set": {1, 2, 3},
+        "inst": corpus.Plain(a=1, b=[2]),
+        "none": None,
+        "bool": True,
+    }
+
+
+def measure(op, iterations, warmup):
+    for i in range(warmup):
+        op(i)
+    gc.collect()
+    before = rss_kb()
+    for i in range(iterations):
+        op(i)
+    gc.collect()
+    after = rss_kb()
+    print("GROWTH_KB", after - before)
+"""
+
+LEAK_SCENARIOS = {
+    "dumps": (
+        """
+        obj = mid_size()
+        op = lambda i: anypickle.dumps(obj, i % 6)
+    """,
+        200_000,
+    ),
+    "dumps-nondeterministic": (
+        """
+        obj = mid_size()
+        op = lambda i: anypickle.dumps(obj, i % 6, deterministic=False)
+    """,
+        200_000,
+    ),
+    "pickler-reused": (
+        """
+        obj = mid_size()
+        buf = io.BytesIO()
+        p = anypickle.Pickler(buf, 5)
+
+        def op(i):
+            buf.seek(0)
+            buf.truncate()
+            p.dump(obj)
+            p.clear_memo()
+    """,
+        100_000,
+    ),
+    "new-pickler-each-time": (
+        """
+        obj = mid_size()
+
+        def op(i):
+            anypickle.Pickler(io.BytesIO(), i % 6).dump(obj)
+    """,
+        100_000,
+    ),
+    "errors": (
+        """
+        bad = [mid_size(), {"k": [1, threading.Lock()]}]
+
+        def op(i):
+            try:
+                anypickle.dumps(bad, i % 6)
+            except (TypeError, pickle.PicklingError):
+                pass
+    """,
+        100_000,
+    ),
+    "hooks": (
+        """
+        obj = mid_size()
+
+        class Hooked(anypickle.Pickler):
+            def persistent_id(self, o):
+                return "pid" if o == 7 else None
+
+            def reducer_override(self, o):
+                return (str, ("ro",)) if isinstance(o, corpus.Plain) else NotImplemented
+
+        def op(i):
+            p = Hooked(io.BytesIO(), i % 6)
+            p.dispatch_table = {complex: lambda c: (str, ("c",))}
+            p.dump([obj, 7, 1j])
+    """,
+        50_000,
+    ),
+    "out-of-band-buffers": (
+        """
+        payload = bytearray(b"p" * 1000)
+
+        def op(i):
+            buffers = []
+            anypickle.dumps([pickle.PickleBuffer(payload), pickle.PickleBuffer(b"ro" * 100)], 5,
+                            buffer_callback=buffers.append)
+    """,
+        100_000,
+    ),
+    "memo-copy": (
+        """
+        obj = mid_size()
+        p = anypickle.Pickler(io.BytesIO(), 5)
+        p.dump(obj)
+        op = lambda i: p.memo.copy()
+    """,
+        50_000,
+    ),
+    "nested-500": (
+        """
+        obj = None
+        for _ in range(150):  # 450 levels: within the stdlib's own limit, for comparison
+            obj = [obj, {"k": (obj,)}]
+        op = lambda i: anypickle.dumps(obj, 2 + i % 4)
+    """,
+        5_000,
+    ),
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(LEAK_SCENARIOS))
+def test_no_memory_leak(scenario):
+    setup, iterations = LEAK_SCENARIOS[scenario]
+    code = (
+        LEAK_PRELUDE
+        + _dedent(setup)
+        + f"\nmeasure(op, {iterations}, {max(iterations // 10, 1000)})\nprint('DONE')\n"
+    )
+    rc, out, err = run_python(code)
+    assert_clean_exit(rc, out, err)
+    growth = [int(line.split()[1]) for line in out.splitlines() if line.startswith("GROWTH_KB")]
+    assert growth, out
+    assert growth[0] <= LEAK_THRESHOLD_KB, (
+        f"RSS grew by {growth[0]} KB over {iterations} iterations of {scenario!r}"
+    )

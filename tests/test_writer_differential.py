@@ -16,6 +16,8 @@ import io
 import pickle
 import pickletools
 
+import anypickle
+import corpus
 import pytest
 from conftest import (
     PROTOCOLS,
@@ -24,9 +26,6 @@ from conftest import (
     exception_matches_stdlib,
     roundtrip_reference,
 )
-
-import anypickle
-import corpus
 
 ENTRIES = corpus.corpus()
 

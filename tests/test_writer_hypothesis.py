@@ -12,12 +12,11 @@ import io
 import math
 import pickle
 
+import anypickle
 import pytest
 from conftest import PROTOCOLS, assert_equivalent, assert_same_pickle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import anypickle
 
 # Large strings/bytes (frame boundaries) make hypothesis warn about long reprs.
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
@@ -140,7 +139,7 @@ def test_reused_pickler_is_byte_identical(objs, protocol, data):
     clears = data.draw(st.lists(st.booleans(), min_size=len(sequence), max_size=len(sequence)))
     ours_file, theirs_file = io.BytesIO(), io.BytesIO()
     ours, theirs = anypickle.Pickler(ours_file, protocol), pickle.Pickler(theirs_file, protocol)
-    for obj, clear in zip(sequence, clears):
+    for obj, clear in zip(sequence, clears, strict=True):
         if clear:
             ours.clear_memo()
             theirs.clear_memo()
