@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 
-
 def loads(
     data: bytes,
     /,

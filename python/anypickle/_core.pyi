@@ -1,9 +1,8 @@
 """Type stubs for the Rust extension module ``anypickle._core``."""
 
 from collections.abc import Callable
-from typing import IO, Any
-
 from pickle import PickleBuffer
+from typing import IO, Any
 
 _BufferCallback = Callable[[PickleBuffer], Any]
 
