@@ -132,7 +132,8 @@ def test_max_depth_allows_100k_levels():
 def test_core_exports_the_writer():
     assert anypickle.dumps is anypickle._core.dumps
     assert anypickle.dump is anypickle._core.dump
-    assert anypickle.Pickler is anypickle._core.Pickler
+    # A thin Python subclass gives Pickler a pickle-like __init__.
+    assert issubclass(anypickle.Pickler, anypickle._core.Pickler)
 
 
 def test_dumps_returns_bytes():
@@ -2280,7 +2281,7 @@ LEAK_SCENARIOS = {
     """,
         50_000,
     ),
-    "nested-500": (
+    "nested-150": (
         """
         obj = None
         for _ in range(150):  # 450 levels: within the stdlib's own limit, for comparison

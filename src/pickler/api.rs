@@ -275,19 +275,18 @@ impl Pickler {
     }
 
     #[setter]
-    fn set_memo(&mut self, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn set_memo(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let Some(value) = value else {
             return Err(PyTypeError::new_err("attribute deletion is not supported"));
         };
         let py = value.py();
+        // Build the new memo before borrowing `slf` mutably: the source may
+        // be this very pickler (`p.memo = p.memo`).
         let mut memo = Memo::default();
         if let Ok(proxy) = value.cast::<PicklerMemoProxy>() {
             let source = proxy.borrow().pickler.clone_ref(py);
-            let source = source.bind(py);
-            if !source.is(value) {
-                for (idx, obj) in source.borrow().memo.entries(py) {
-                    memo.set(&obj, idx);
-                }
+            for (idx, obj) in source.bind(py).borrow().memo.entries(py) {
+                memo.set(&obj, idx);
             }
         } else if let Ok(dict) = value.cast::<PyDict>() {
             for (_, v) in dict.iter() {
@@ -305,7 +304,7 @@ impl Pickler {
                 value.get_type().name()?
             )));
         }
-        self.memo = memo;
+        slf.borrow_mut().memo = memo;
         Ok(())
     }
 
