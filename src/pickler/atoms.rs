@@ -212,7 +212,14 @@ impl<'py> Writer<'py, '_> {
             let args = if data.is_empty() {
                 PyTuple::empty(py)
             } else {
-                PyTuple::new(py, [PyBytes::new(py, data)])?
+                // A fresh object, as CPython's PyBytes_FromObject makes: never
+                // the interpreter's cached one-byte bytes, which the memo
+                // would then match across different bytearrays.
+                let copy = PyBytes::new_with(py, data.len(), |buf| {
+                    buf.copy_from_slice(data);
+                    Ok(())
+                })?;
+                PyTuple::new(py, [copy])?
             };
             let rv = PyTuple::new(py, [bytearray_type, args.into_any()])?;
             return self.save_reduce(&rv, Some(obj));
