@@ -363,6 +363,72 @@ class Outer:
             self.v = v
 
 
+class Dotted:
+    """__reduce__ returns a dotted name: reached through getattr below protocol 4."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return self.path
+
+
+Outer.NESTED_SINGLETON = Dotted("Outer.NESTED_SINGLETON")
+
+
+class ViaClassmethod:
+    """__reduce__ whose callable is a classmethod (a method bound to the class)."""
+
+    def __init__(self, v):
+        self.v = v
+
+    @classmethod
+    def create(cls, v):
+        return cls(v)
+
+    def __reduce__(self):
+        return (ViaClassmethod.create, (self.v,))
+
+
+def function_without_module():
+    """Its __module__ is None: pickle has to search sys.modules for it (whichmodule)."""
+
+
+function_without_module.__module__ = None
+
+
+class ReducingMeta(type):
+    """A metaclass with its own __reduce__: its classes pickle through it."""
+
+    def __reduce__(cls):
+        return cls.__qualname__
+
+
+class WithReducingMeta(metaclass=ReducingMeta):
+    pass
+
+
+class ArgsTupleSubclass(tuple):
+    pass
+
+
+class ReduceArgsTupleSubclass:
+    """__reduce__ whose arguments are a tuple subclass (accepted like a tuple)."""
+
+    def __reduce__(self):
+        return (Plain, ArgsTupleSubclass(()), {"via": "tuple-subclass"})
+
+
+class ReduceNamedTuple:
+    """__reduce__ returning a namedtuple (a tuple subclass) instead of a tuple."""
+
+    def __reduce__(self):
+        return ReduceResult(Plain, ())
+
+
+ReduceResult = collections.namedtuple("ReduceResult", "callable args")
+
+
 class Color(enum.Enum):
     RED = 1
     GREEN = "green"
@@ -507,6 +573,8 @@ def _int_entries():
         values[f"-2**(8*{k}-1)-1"] = -(2 ** (8 * k - 1)) - 1
         values[f"2**(8*{k}-1)"] = 2 ** (8 * k - 1)
         values[f"2**(8*{k}-1)-1"] = 2 ** (8 * k - 1) - 1
+    values["2**(8*70000)"] = 2 ** (8 * 70000)  # a LONG4 payload larger than a frame
+    values["-2**(8*70000)+1"] = -(2 ** (8 * 70000)) + 1
     return [(f"int:{k}", v) for k, v in values.items()]
 
 
@@ -605,6 +673,8 @@ def _container_entries():
         ("frozenset:empty", frozenset()),
         ("frozenset:small", frozenset({1, "a", (2, 3)})),
         ("frozenset:nested", frozenset({frozenset({1}), frozenset()})),
+        ("dict:frozenset-keys-1500", {frozenset({i, -i}): i for i in range(1500)}),
+        ("nested:empties", [[[[[]]]], ((((),),),), {1: {2: {3: {}}}}, [set(), frozenset()]]),
     ]
     for n in (999, 1000, 1001, 2500):
         entries += [
@@ -672,6 +742,9 @@ def _sharing_entries():
         ("shared:tuple", [shared_tuple, shared_tuple]),
         ("shared:instance", [shared_inst, shared_inst, {"i": shared_inst}]),
         ("shared:many-strs", [f"v{i % 300}" for i in range(3000)]),
+        ("shared:large-bytes", [b"L" * 70000] * 3),
+        ("shared:large-str", ["L" * 70000] * 3),
+        ("shared:large-int", [2 ** (8 * 40000)] * 3),
         ("cycle:list-self", self_list),
         ("cycle:dict-self", self_dict),
         ("cycle:tuple-via-list", rec_tuple),
@@ -735,6 +808,12 @@ def _class_entries():
         ("obj:exception", ValueError("bad value", 3)),
         ("obj:exception-custom", CustomError(5, "msg")),
         ("obj:key-error", KeyError("k")),
+        ("obj:reduce-dotted-string", Outer.NESTED_SINGLETON),
+        ("obj:class-with-reducing-metaclass", WithReducingMeta),
+        ("obj:reduce-args-tuple-subclass", ReduceArgsTupleSubclass()),
+        ("obj:reduce-returns-namedtuple", ReduceNamedTuple()),
+        ("obj:reduce-via-classmethod", ViaClassmethod([1])),
+        ("func:module-is-none", function_without_module),
         ("obj:nested-class", Outer.Inner),
         ("obj:nested-class-2", Outer.Inner.Deepest),
         ("obj:nested-class-instance", Outer.Inner(v=[1])),
@@ -826,8 +905,40 @@ def _stdlib_entries():
     ]
 
 
-def _picklebuffer_entries():
+def _fix_imports_entries():
+    """Globals that protocols 0-2 rename for Python 2 (fix_imports=True)."""
+    import configparser
+    import itertools
+    import queue
+    import socketserver
+
     return [
+        ("fix-imports:range", range),
+        ("fix-imports:str", str),
+        ("fix-imports:zip", zip),
+        ("fix-imports:functools.reduce", functools.reduce),
+        ("fix-imports:sys.intern", sys.intern),
+        ("fix-imports:itertools.filterfalse", itertools.filterfalse),
+        ("fix-imports:collections.UserDict", collections.UserDict),
+        ("fix-imports:OSError", OSError),
+        ("fix-imports:ConnectionError", ConnectionError),
+        ("fix-imports:queue.Queue", queue.Queue),
+        ("fix-imports:socketserver.TCPServer", socketserver.TCPServer),
+        ("fix-imports:configparser", configparser.ConfigParser),
+        ("fix-imports:copyreg._reconstructor", copyreg._reconstructor),
+        ("fix-imports:exception-instance", ConnectionError(1, "refused")),
+        ("fix-imports:UserDict-instance", collections.UserDict(a=1)),
+    ]
+
+
+def _picklebuffer_entries():
+    shared_readonly = pickle.PickleBuffer(b"shared-readonly")
+    shared_writable = pickle.PickleBuffer(bytearray(b"shared-writable"))
+    return [
+        (
+            "picklebuffer:shared",
+            [shared_readonly, shared_readonly, shared_writable, shared_writable],
+        ),
         ("picklebuffer:bytes", pickle.PickleBuffer(b"readonly buffer")),
         ("picklebuffer:bytearray", pickle.PickleBuffer(bytearray(b"writable buffer"))),
         ("picklebuffer:large", pickle.PickleBuffer(b"L" * 70000)),
@@ -902,6 +1013,7 @@ def corpus():
         + _sharing_entries()
         + _class_entries()
         + _stdlib_entries()
+        + _fix_imports_entries()
         + _picklebuffer_entries()
         + numpy_entries()
         + _unpicklable_entries()

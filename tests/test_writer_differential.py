@@ -320,6 +320,143 @@ def test_nondeterministic_memoizes_only_shared_objects(protocol):
     assert loaded[0] is loaded[1] is loaded[2]
 
 
+def _cycle_frozenset_instance():
+    inst = corpus.Plain()
+    wrapper = frozenset([inst])
+    inst.back = wrapper
+    return wrapper
+
+
+def _cycle_tuple_list():
+    inner = []
+    wrapper = (inner, "x")
+    inner.append(wrapper)
+    return wrapper
+
+
+def _cycle_tuple_instance():
+    inst = corpus.Plain()
+    wrapper = (1, inst)
+    inst.back = wrapper
+    return wrapper
+
+
+def _cycle_tuple_dict():
+    inner = {}
+    wrapper = (inner,)
+    inner["back"] = wrapper
+    return wrapper
+
+
+def _cycle_nested_immutables():
+    inst = corpus.Plain()
+    wrapper = (frozenset([inst]), (inst,))
+    inst.back = wrapper
+    return [wrapper]
+
+
+def _cycle_instance_root():
+    inst = corpus.Plain()
+    inst.items = (frozenset([inst]), [inst])
+    return inst
+
+
+def _cycle_set_of_tuples():
+    inst = corpus.Plain()
+    inst.members = {(inst,), (1, (inst,))}
+    return inst.members
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        _cycle_frozenset_instance,
+        _cycle_tuple_list,
+        _cycle_tuple_instance,
+        _cycle_tuple_dict,
+        _cycle_nested_immutables,
+        _cycle_instance_root,
+        _cycle_set_of_tuples,
+    ],
+    ids=lambda f: f.__name__.removeprefix("_cycle_"),
+)
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_nondeterministic_cycles_through_immutables_without_outside_references(build, protocol):
+    """Cycles through tuples/frozensets whose parts have no reference from outside the graph.
+
+    Each structure is built fresh inside a function, so the reference counts
+    are exactly those of the graph: a writer that guesses sharing from
+    reference counts sees 1 for parts that are nevertheless reached twice.
+    """
+    expected = pickle.loads(pickle.dumps(build(), protocol))
+    loaded = pickle.loads(anypickle.dumps(build(), protocol, deterministic=False))
+    assert_equivalent(expected, loaded)
+    # Deterministic mode, on one object (two sets of identity-hashed items differ in order).
+    obj = build()
+    assert_same_pickle(anypickle.dumps(obj, protocol), pickle.dumps(obj, protocol))
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_nondeterministic_many_shared_objects(protocol):
+    """More than 256 shared objects (4-byte memo indices) and cycles through them."""
+    nodes = [[i] for i in range(700)]
+    for i, node in enumerate(nodes):
+        node.append(nodes[(i * 7) % len(nodes)])
+    top = {"nodes": nodes, "again": nodes[::-1], "strs": [f"s{i % 50}" for i in range(400)]}
+    loaded = pickle.loads(anypickle.dumps(top, protocol, deterministic=False))
+    assert_equivalent(top, loaded)
+    assert loaded["again"][0] is loaded["nodes"][-1]
+    assert loaded["nodes"][1][1] is loaded["nodes"][7]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_nondeterministic_pickler_reused_across_dumps(protocol):
+    """Several dumps on one deterministic=False Pickler load back in sequence.
+
+    The memo may carry over between dumps (as the stdlib's does); a single
+    Unpickler reading the stream keeps its memo too, so this must load.
+    """
+    shared = ["shared", [1]]
+    sequence = [[shared, shared], {"k": shared}, shared, (shared, [shared])]
+    buf = io.BytesIO()
+    pickler = anypickle.Pickler(buf, protocol, deterministic=False)
+    for obj in sequence:
+        pickler.dump(obj)
+    buf.seek(0)
+    unpickler = pickle.Unpickler(buf)
+    loaded = [unpickler.load() for _ in sequence]
+    with pytest.raises(EOFError):
+        unpickler.load()
+    for expected, got in zip(sequence, loaded, strict=True):
+        assert_equivalent(expected, got, check_identity=False)
+    assert loaded[0][0] is loaded[0][1]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_nondeterministic_fast_mode(protocol):
+    """fast=True (no memo at all) combined with deterministic=False: still a valid pickle."""
+    shared = [1, "s"]
+    obj = [shared, shared, {"a": shared}]
+    buf = io.BytesIO()
+    pickler = anypickle.Pickler(buf, protocol, deterministic=False)
+    pickler.fast = True
+    pickler.dump(obj)
+    assert pickle.loads(buf.getvalue()) == obj
+
+
+@pytest.mark.parametrize("protocol", [5])
+def test_nondeterministic_out_of_band_buffers(protocol):
+    payload = pickle.PickleBuffer(bytearray(b"oob" * 100))
+    obj = {"a": payload, "b": [payload, pickle.PickleBuffer(b"readonly")]}
+    buffers = []
+    data = anypickle.dumps(obj, protocol, deterministic=False, buffer_callback=buffers.append)
+    assert b"oob" * 100 not in data
+    loaded = pickle.loads(data, buffers=buffers)
+    assert bytes(loaded["a"]) == b"oob" * 100
+    assert loaded["b"][0] is loaded["a"]
+    assert bytes(loaded["b"][1]) == b"readonly"
+
+
 # --------------------------------------------------------------------------------------
 # Out-of-band buffers (protocol 5)
 # --------------------------------------------------------------------------------------
@@ -335,6 +472,9 @@ def _buffer_owners():
             {"a": [pickle.PickleBuffer(b"one"), 1], "b": (pickle.PickleBuffer(bytearray(b"2")),)},
         ),
     ]
+    shared = pickle.PickleBuffer(b"shared buffer")
+    shared_writable = pickle.PickleBuffer(bytearray(b"shared writable"))
+    owners.append(("picklebuffers-shared", [shared, shared, shared_writable, shared_writable]))
     owners += [(entry_id, obj) for entry_id, obj in corpus.numpy_entries()]
     return [pytest.param(obj, id=entry_id) for entry_id, obj in owners]
 

@@ -13,6 +13,7 @@ import math
 import pickle
 
 import anypickle
+import corpus
 import pytest
 from conftest import PROTOCOLS, assert_equivalent, assert_same_pickle
 from hypothesis import HealthCheck, given, settings
@@ -155,44 +156,83 @@ def test_nondeterministic_roundtrips(obj, protocol):
     assert_equivalent(obj, loaded)
 
 
+def _hashable(obj):
+    try:
+        hash(obj)
+    except TypeError:
+        return False
+    return True
+
+
 @st.composite
 def shared_graphs(draw):
-    """Lists/dicts that reference each other: shared parts and (maybe) cycles."""
-    count = draw(st.integers(min_value=1, max_value=6))
-    kinds = draw(st.lists(st.sampled_from([list, dict]), min_size=count, max_size=count))
+    """Lists, dicts, sets and instances referencing each other: sharing and cycles.
+
+    Every node may also have one immutable wrapper (a tuple or, when hashable, a
+    frozenset holding the node); edges point at nodes or at those wrappers, so
+    cycles also run through immutable containers (the POP/POP_MARK paths).
+    Some nodes are additionally kept in an "external" list: that changes their
+    reference counts without changing the graph, which a writer that guesses
+    sharing from reference counts must not be fooled by.  Returns
+    ``(root, external)``; the root is a node, a wrapper, or the list of nodes.
+    """
+    count = draw(st.integers(min_value=1, max_value=7))
+    kinds = draw(
+        st.lists(st.sampled_from([list, dict, set, corpus.Plain]), min_size=count, max_size=count)
+    )
     pool = [kind() for kind in kinds]
+    wrappers = []
+    for node in pool:
+        kind = draw(st.sampled_from(["tuple", "frozenset", "pair"]))
+        if kind == "frozenset" and _hashable(node):
+            wrappers.append(frozenset([node]))
+        elif kind == "pair":
+            wrappers.append((node, draw(leaves)))
+        else:
+            wrappers.append((node,))
     edges = draw(
         st.lists(
             st.tuples(
                 st.integers(0, count - 1),
                 st.one_of(st.integers(0, count - 1), leaves.map(lambda v: ("leaf", v))),
+                st.booleans(),
             ),
-            max_size=15,
+            max_size=18,
         )
     )
-    for position, (src, dst) in enumerate(edges):
-        target = pool[dst] if isinstance(dst, int) else dst[1]
-        if draw(st.booleans()):
-            target = (target,)  # wrap in a tuple: tuples around shared/cyclic parts
+    for position, (src, dst, wrapped) in enumerate(edges):
+        if isinstance(dst, int):
+            target = wrappers[dst] if wrapped else pool[dst]
+        else:
+            target = dst[1]
         container = pool[src]
         if isinstance(container, list):
             container.append(target)
-        else:
+        elif isinstance(container, dict):
             container[position] = target
-    return pool[0] if draw(st.booleans()) else pool
+        elif isinstance(container, set):
+            if _hashable(target):
+                container.add(target)
+        else:
+            setattr(container, f"a{position}", target)
+    external = [node for node in pool if draw(st.booleans())]
+    root = draw(st.sampled_from([pool[0], wrappers[0], pool]))
+    return root, external
 
 
 @SETTINGS
 @given(graph=shared_graphs(), protocol=protocols)
 def test_nondeterministic_keeps_sharing_and_cycles(graph, protocol):
-    loaded = pickle.loads(anypickle.dumps(graph, protocol, deterministic=False))
-    assert_equivalent(graph, loaded)
+    root, _external = graph
+    loaded = pickle.loads(anypickle.dumps(root, protocol, deterministic=False))
+    assert_equivalent(root, loaded)
 
 
 @SETTINGS
 @given(graph=shared_graphs(), protocol=protocols)
 def test_shared_graphs_are_byte_identical(graph, protocol):
-    assert_same_pickle(anypickle.dumps(graph, protocol), pickle.dumps(graph, protocol))
+    root, _external = graph
+    assert_same_pickle(anypickle.dumps(root, protocol), pickle.dumps(root, protocol))
 
 
 @settings(max_examples=100, deadline=None)
@@ -204,3 +244,35 @@ def test_floats_are_byte_identical(value, protocol):
     assert (math.isnan(value) and math.isnan(loaded)) or (
         loaded == value and math.copysign(1, loaded) == math.copysign(1, value)
     )
+
+
+_FRAME_TARGET = 64 * 1024
+
+
+@st.composite
+def around_frame_boundaries(draw):
+    """Small items interleaved with strings/bytes whose sizes straddle the 64 KiB frame target."""
+    items = []
+    for _ in range(draw(st.integers(min_value=1, max_value=4))):
+        size = draw(st.integers(min_value=_FRAME_TARGET - 300, max_value=_FRAME_TARGET + 300))
+        kind = draw(st.sampled_from(["bytes", "str", "bytearray", "small"]))
+        if kind == "bytes":
+            items.append(b"b" * size)
+        elif kind == "str":
+            items.append("s" * size)
+        elif kind == "bytearray":
+            items.append(bytearray(b"a" * size))
+        else:
+            items.append([draw(st.integers()), draw(st.text(max_size=5))] * (size // 4096))
+        items.append(draw(st.integers(min_value=0, max_value=1000)))
+    return items
+
+
+@settings(max_examples=60, deadline=None)
+@given(obj=around_frame_boundaries(), protocol=st.sampled_from([4, 5]))
+def test_frame_boundaries_are_byte_identical(obj, protocol):
+    assert_same_pickle(anypickle.dumps(obj, protocol), pickle.dumps(obj, protocol))
+    ours, theirs = io.BytesIO(), io.BytesIO()
+    anypickle.Pickler(ours, protocol).dump(obj)
+    pickle.Pickler(theirs, protocol).dump(obj)
+    assert_same_pickle(ours.getvalue(), theirs.getvalue())
