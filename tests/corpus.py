@@ -542,6 +542,69 @@ HAS_METHOD = HasMethod()
 # --------------------------------------------------------------------------------------
 
 
+# --------------------------------------------------------------------------------------
+# Cycles through immutable containers, built fresh: no reference from outside the graph
+# --------------------------------------------------------------------------------------
+
+
+def _cycle_frozenset_instance():
+    inst = Plain()
+    wrapper = frozenset([inst])
+    inst.back = wrapper
+    return wrapper
+
+
+def _cycle_tuple_list():
+    inner = []
+    wrapper = (inner, "x")
+    inner.append(wrapper)
+    return wrapper
+
+
+def _cycle_tuple_instance():
+    inst = Plain()
+    wrapper = (1, inst)
+    inst.back = wrapper
+    return wrapper
+
+
+def _cycle_tuple_dict():
+    inner = {}
+    wrapper = (inner,)
+    inner["back"] = wrapper
+    return wrapper
+
+
+def _cycle_nested_immutables():
+    inst = Plain()
+    wrapper = (frozenset([inst]), (inst,))
+    inst.back = wrapper
+    return [wrapper]
+
+
+def _cycle_instance_root():
+    inst = Plain()
+    inst.items = (frozenset([inst]), [inst])
+    return inst
+
+
+def _cycle_set_of_tuples():
+    inst = Plain()
+    inst.members = {(inst,), (1, (inst,))}
+    return inst.members
+
+
+CYCLE_BUILDERS = {
+    "frozenset-instance": _cycle_frozenset_instance,
+    "tuple-list": _cycle_tuple_list,
+    "tuple-instance": _cycle_tuple_instance,
+    "tuple-dict": _cycle_tuple_dict,
+    "nested-immutables": _cycle_nested_immutables,
+    "instance-root": _cycle_instance_root,
+    "set-of-tuples": _cycle_set_of_tuples,
+}
+
+
 def _int_entries():
     values = {
         "0": 0,

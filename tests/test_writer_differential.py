@@ -320,65 +320,10 @@ def test_nondeterministic_memoizes_only_shared_objects(protocol):
     assert loaded[0] is loaded[1] is loaded[2]
 
 
-def _cycle_frozenset_instance():
-    inst = corpus.Plain()
-    wrapper = frozenset([inst])
-    inst.back = wrapper
-    return wrapper
-
-
-def _cycle_tuple_list():
-    inner = []
-    wrapper = (inner, "x")
-    inner.append(wrapper)
-    return wrapper
-
-
-def _cycle_tuple_instance():
-    inst = corpus.Plain()
-    wrapper = (1, inst)
-    inst.back = wrapper
-    return wrapper
-
-
-def _cycle_tuple_dict():
-    inner = {}
-    wrapper = (inner,)
-    inner["back"] = wrapper
-    return wrapper
-
-
-def _cycle_nested_immutables():
-    inst = corpus.Plain()
-    wrapper = (frozenset([inst]), (inst,))
-    inst.back = wrapper
-    return [wrapper]
-
-
-def _cycle_instance_root():
-    inst = corpus.Plain()
-    inst.items = (frozenset([inst]), [inst])
-    return inst
-
-
-def _cycle_set_of_tuples():
-    inst = corpus.Plain()
-    inst.members = {(inst,), (1, (inst,))}
-    return inst.members
-
-
 @pytest.mark.parametrize(
     "build",
-    [
-        _cycle_frozenset_instance,
-        _cycle_tuple_list,
-        _cycle_tuple_instance,
-        _cycle_tuple_dict,
-        _cycle_nested_immutables,
-        _cycle_instance_root,
-        _cycle_set_of_tuples,
-    ],
-    ids=lambda f: f.__name__.removeprefix("_cycle_"),
+    list(corpus.CYCLE_BUILDERS.values()),
+    ids=list(corpus.CYCLE_BUILDERS),
 )
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_nondeterministic_cycles_through_immutables_without_outside_references(build, protocol):

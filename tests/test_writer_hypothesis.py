@@ -16,7 +16,7 @@ import anypickle
 import corpus
 import pytest
 from conftest import PROTOCOLS, assert_equivalent, assert_same_pickle
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 # Large strings/bytes (frame boundaries) make hypothesis warn about long reprs.
@@ -164,32 +164,27 @@ def _hashable(obj):
     return True
 
 
-@st.composite
-def shared_graphs(draw):
-    """Lists, dicts, sets and instances referencing each other: sharing and cycles.
+_NODE_KINDS = {"list": list, "dict": dict, "set": set, "instance": corpus.Plain}
 
-    Every node may also have one immutable wrapper (a tuple or, when hashable, a
-    frozenset holding the node); edges point at nodes or at those wrappers, so
-    cycles also run through immutable containers (the POP/POP_MARK paths).
-    Some nodes are additionally kept in an "external" list: that changes their
-    reference counts without changing the graph, which a writer that guesses
-    sharing from reference counts must not be fooled by.  Returns
-    ``(root, external)``; the root is a node, a wrapper, or the list of nodes.
+
+@st.composite
+def graph_recipes(draw):
+    """A description (plain data) of lists, dicts, sets and instances referencing each other.
+
+    The graph itself is built inside the test by ``build_graph``: hypothesis
+    keeps references to the objects it generates, which would change their
+    reference counts, and a writer that guesses sharing from reference counts
+    must be tested on objects whose counts are exactly those of the graph.
     """
     count = draw(st.integers(min_value=1, max_value=7))
-    kinds = draw(
-        st.lists(st.sampled_from([list, dict, set, corpus.Plain]), min_size=count, max_size=count)
+    kinds = draw(st.lists(st.sampled_from(sorted(_NODE_KINDS)), min_size=count, max_size=count))
+    wrappers = draw(
+        st.lists(
+            st.one_of(st.sampled_from(["tuple", "frozenset"]), leaves.map(lambda v: ("pair", v))),
+            min_size=count,
+            max_size=count,
+        )
     )
-    pool = [kind() for kind in kinds]
-    wrappers = []
-    for node in pool:
-        kind = draw(st.sampled_from(["tuple", "frozenset", "pair"]))
-        if kind == "frozenset" and _hashable(node):
-            wrappers.append(frozenset([node]))
-        elif kind == "pair":
-            wrappers.append((node, draw(leaves)))
-        else:
-            wrappers.append((node,))
     edges = draw(
         st.lists(
             st.tuples(
@@ -200,6 +195,30 @@ def shared_graphs(draw):
             max_size=18,
         )
     )
+    external = draw(st.lists(st.booleans(), min_size=count, max_size=count))
+    root = draw(st.sampled_from(["node", "wrapper", "pool"]))
+    return count, kinds, wrappers, edges, external, root
+
+
+def build_graph(recipe):
+    """Build a recipe: returns ``(root, external)``.
+
+    Every node may be reached directly or through its one immutable wrapper (a
+    tuple, a frozenset when the node is hashable, or a (node, leaf) pair), so
+    cycles also run through immutable containers (the POP/POP_MARK paths).
+    Nodes marked external are also kept in a list outside the graph: that
+    changes their reference counts, not the graph.
+    """
+    count, kinds, wrapper_kinds, edges, external_mask, root_kind = recipe
+    pool = [_NODE_KINDS[kind]() for kind in kinds]
+    wrappers = []
+    for node, kind in zip(pool, wrapper_kinds, strict=True):
+        if kind == "frozenset" and _hashable(node):
+            wrappers.append(frozenset([node]))
+        elif isinstance(kind, tuple):
+            wrappers.append((node, kind[1]))
+        else:
+            wrappers.append((node,))
     for position, (src, dst, wrapped) in enumerate(edges):
         if isinstance(dst, int):
             target = wrappers[dst] if wrapped else pool[dst]
@@ -215,23 +234,50 @@ def shared_graphs(draw):
                 container.add(target)
         else:
             setattr(container, f"a{position}", target)
-    external = [node for node in pool if draw(st.booleans())]
-    root = draw(st.sampled_from([pool[0], wrappers[0], pool]))
+    external = [node for node, keep in zip(pool, external_mask, strict=True) if keep]
+    root = {"node": pool[0], "wrapper": wrappers[0], "pool": pool}[root_kind]
     return root, external
 
 
+# Known-hard shapes: a cycle through an immutable container whose other part has a
+# reference count of 1 (an instance in a frozenset or a tuple, a list in a tuple).
+_HARD_RECIPES = [
+    (1, ["instance"], ["frozenset"], [(0, 0, True)], [False], "wrapper"),
+    (1, ["instance"], [("pair", 1)], [(0, 0, True)], [False], "wrapper"),
+    (1, ["list"], ["tuple"], [(0, 0, True)], [False], "wrapper"),
+    (1, ["dict"], ["tuple"], [(0, 0, True)], [False], "wrapper"),
+    (
+        2,
+        ["instance", "list"],
+        ["tuple", "tuple"],
+        [(0, 1, True), (1, 0, True)],
+        [False, False],
+        "wrapper",
+    ),
+]
+
+
+def _with_hard_recipes(test):
+    for recipe in _HARD_RECIPES:
+        for protocol in (0, 1, 2, 4, 5):
+            test = example(recipe=recipe, protocol=protocol)(test)
+    return test
+
+
 @SETTINGS
-@given(graph=shared_graphs(), protocol=protocols)
-def test_nondeterministic_keeps_sharing_and_cycles(graph, protocol):
-    root, _external = graph
+@given(recipe=graph_recipes(), protocol=protocols)
+@_with_hard_recipes
+def test_nondeterministic_keeps_sharing_and_cycles(recipe, protocol):
+    root, _external = build_graph(recipe)
     loaded = pickle.loads(anypickle.dumps(root, protocol, deterministic=False))
-    assert_equivalent(root, loaded)
+    expected_root, _expected_external = build_graph(recipe)
+    assert_equivalent(expected_root, loaded)
 
 
 @SETTINGS
-@given(graph=shared_graphs(), protocol=protocols)
-def test_shared_graphs_are_byte_identical(graph, protocol):
-    root, _external = graph
+@given(recipe=graph_recipes(), protocol=protocols)
+def test_shared_graphs_are_byte_identical(recipe, protocol):
+    root, _external = build_graph(recipe)
     assert_same_pickle(anypickle.dumps(root, protocol), pickle.dumps(root, protocol))
 
 

@@ -1,8 +1,10 @@
 //! The output buffer of the writer, with protocol-4 framing.
 //!
-//! The buffer is a CPython bytes object that only this writer references,
-//! grown in place with `_PyBytes_Resize` (as `_pickle.c` does), so `dumps`
-//! hands the finished bytes to Python without a second copy of the data.
+//! Small pickles are written into an inline array and become one exactly
+//! sized bytes object at the end. Larger ones move to a CPython bytes object
+//! that only this writer references, grown in place with `_PyBytes_Resize`
+//! (as `_pickle.c` does), so `dumps` hands the finished bytes to Python
+//! without a second copy of the data.
 //! Framing mirrors CPython's `_pickle.c` exactly, because deterministic mode
 //! must produce the same bytes: a frame is opened by the first write after a
 //! commit, committed once it holds at least `FRAME_SIZE_TARGET` bytes at an
@@ -23,8 +25,8 @@ pub const FRAME_SIZE_TARGET: usize = 64 * 1024;
 const FRAME_SIZE_MIN: usize = 4;
 /// FRAME opcode plus its 8-byte length.
 const FRAME_HEADER_SIZE: usize = 9;
-/// Small enough for CPython's small-object allocator.
-const INITIAL_CAPACITY: usize = 256;
+/// Pickles up to this size never touch the heap until they are finished.
+const INLINE_CAPACITY: usize = 512;
 
 extern "C" {
     /// Exported by CPython on every supported version (not wrapped publicly
@@ -33,9 +35,12 @@ extern "C" {
 }
 
 pub struct Output {
-    /// A bytes object of size `cap`, referenced only by us until `finish`.
+    /// Null while the pickle fits in `inline`; then a bytes object of size
+    /// `cap`, referenced only by us until `finish`.
     buffer: *mut ffi::PyObject,
+    /// The data of `buffer` (meaningless while `buffer` is null).
     data: *mut u8,
+    inline: [u8; INLINE_CAPACITY],
     len: usize,
     cap: usize,
     /// True while protocol-4 framing is on (toggled off around big payloads).
@@ -45,23 +50,26 @@ pub struct Output {
 }
 
 impl Output {
-    pub fn new(py: Python<'_>) -> PyResult<Self> {
-        // SAFETY: the GIL is held (`py`); a null result sets a Python error.
-        let buffer = unsafe {
-            ffi::PyBytes_FromStringAndSize(std::ptr::null(), INITIAL_CAPACITY as ffi::Py_ssize_t)
-        };
-        if buffer.is_null() {
-            return Err(PyErr::fetch(py));
-        }
+    pub fn new(_py: Python<'_>) -> PyResult<Self> {
         Ok(Output {
-            buffer,
-            // SAFETY: `buffer` is a live bytes object.
-            data: unsafe { ffi::PyBytes_AsString(buffer) } as *mut u8,
+            buffer: std::ptr::null_mut(),
+            data: std::ptr::null_mut(),
+            inline: [0; INLINE_CAPACITY],
             len: 0,
-            cap: INITIAL_CAPACITY,
+            cap: INLINE_CAPACITY,
             framing: false,
             frame_start: None,
         })
+    }
+
+    /// Where byte 0 of the output currently lives.
+    #[inline(always)]
+    fn base(&mut self) -> *mut u8 {
+        if self.buffer.is_null() {
+            self.inline.as_mut_ptr()
+        } else {
+            self.data
+        }
     }
 
     /// Resize the bytes object to `size` bytes (its data may move).
@@ -87,7 +95,25 @@ impl Output {
         if new_cap > isize::MAX as usize / 2 {
             return Err(PyMemoryError::new_err("pickle output too large"));
         }
-        self.resize(new_cap)
+        if !self.buffer.is_null() {
+            return self.resize(new_cap);
+        }
+        // Leave the inline array for a heap bytes object.
+        // SAFETY: the GIL is held whenever an Output exists; a null result
+        // sets a Python error. The copy reads the `len` bytes written so far.
+        unsafe {
+            let buffer =
+                ffi::PyBytes_FromStringAndSize(std::ptr::null(), new_cap as ffi::Py_ssize_t);
+            if buffer.is_null() {
+                return Err(PyErr::fetch(Python::assume_attached()));
+            }
+            let data = ffi::PyBytes_AsString(buffer) as *mut u8;
+            std::ptr::copy_nonoverlapping(self.inline.as_ptr(), data, self.len);
+            self.buffer = buffer;
+            self.data = data;
+        }
+        self.cap = new_cap;
+        Ok(())
     }
 
     #[inline(always)]
@@ -113,7 +139,7 @@ impl Output {
         // SAFETY: `reserve` guaranteed `cap - len >= s.len()`; the source is a
         // Rust slice that cannot overlap the writer's buffer.
         unsafe {
-            std::ptr::copy_nonoverlapping(s.as_ptr(), self.data.add(self.len), s.len());
+            std::ptr::copy_nonoverlapping(s.as_ptr(), self.base().add(self.len), s.len());
         }
         self.len += s.len();
         Ok(())
@@ -128,7 +154,7 @@ impl Output {
             self.reserve(1)?;
         }
         // SAFETY: one byte of room was reserved above.
-        unsafe { *self.data.add(self.len) = b };
+        unsafe { *self.base().add(self.len) = b };
         self.len += 1;
         Ok(())
     }
@@ -144,7 +170,7 @@ impl Output {
         // SAFETY: `n` bytes of room were reserved; they are zeroed first so
         // the slice handed to `fill` is initialized memory.
         let dst = unsafe {
-            let p = self.data.add(self.len);
+            let p = self.base().add(self.len);
             std::ptr::write_bytes(p, 0, n);
             std::slice::from_raw_parts_mut(p, n)
         };
@@ -159,7 +185,7 @@ impl Output {
         self.frame_start = Some(self.len);
         // SAFETY: the header room was reserved above. The placeholder bytes
         // are overwritten (or removed) when the frame is committed.
-        unsafe { std::ptr::write_bytes(self.data.add(self.len), 0xFE, FRAME_HEADER_SIZE) };
+        unsafe { std::ptr::write_bytes(self.base().add(self.len), 0xFE, FRAME_HEADER_SIZE) };
         self.len += FRAME_HEADER_SIZE;
         Ok(())
     }
@@ -184,7 +210,7 @@ impl Output {
         // SAFETY: `start + FRAME_HEADER_SIZE + frame_len == len <= cap`, so
         // every pointer below stays inside the written part of the buffer.
         unsafe {
-            let header = self.data.add(start);
+            let header = self.base().add(start);
             if frame_len >= FRAME_SIZE_MIN {
                 *header = FRAME;
                 let size = (frame_len as u64).to_le_bytes();
@@ -207,6 +233,9 @@ impl Output {
 
     /// Finish the buffer into a bytes object of exactly the written length.
     pub fn finish<'py>(mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        if self.buffer.is_null() {
+            return Ok(PyBytes::new(py, &self.inline[..self.len]));
+        }
         if self.len != self.cap {
             self.resize(self.len)?;
         }
