@@ -300,8 +300,8 @@ impl<'py> Writer<'py, '_> {
                     "serializing a string larger than 4 GiB requires pickle protocol 4 or higher",
                 ));
             };
-            if let Some(ascii) = text.ascii() {
-                self.write_payload(&header[..header_len], ascii, Payload::Copy)?;
+            if let Some(utf8) = text.existing_utf8() {
+                self.write_payload(&header[..header_len], utf8, Payload::Copy)?;
             } else if size >= FRAME_SIZE_TARGET {
                 let encoded = text.encode_to_vec(size);
                 self.write_payload(&header[..header_len], &encoded, Payload::Copy)?;
@@ -407,6 +407,8 @@ fn latin1_decode<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyStr
 /// string as `PyUnicode_AsUTF8AndSize` would).
 enum StrData<'a> {
     Ascii(&'a [u8]),
+    /// Non-ASCII text whose UTF-8 form is cached in the str object.
+    Utf8(&'a [u8]),
     Ucs1(&'a [u8]),
     Ucs2(&'a [u16]),
     Ucs4(&'a [u32]),
@@ -430,6 +432,17 @@ impl<'a> StrData<'a> {
             if ffi::PyUnicode_IS_ASCII(p) != 0 {
                 return StrData::Ascii(std::slice::from_raw_parts(data as *const u8, n));
             }
+            // A UTF-8 copy CPython already cached in the string (it never
+            // caches one for text with lone surrogates): use it as it is.
+            if ffi::PyUnicode_IS_COMPACT(p) != 0 {
+                let compact = &*(p as *const ffi::PyCompactUnicodeObject);
+                if !compact.utf8.is_null() {
+                    return StrData::Utf8(std::slice::from_raw_parts(
+                        compact.utf8 as *const u8,
+                        compact.utf8_length as usize,
+                    ));
+                }
+            }
             match ffi::PyUnicode_KIND(p) {
                 1 => StrData::Ucs1(std::slice::from_raw_parts(data as *const u8, n)),
                 2 => StrData::Ucs2(std::slice::from_raw_parts(data as *const u16, n)),
@@ -438,9 +451,10 @@ impl<'a> StrData<'a> {
         }
     }
 
-    fn ascii(&self) -> Option<&'a [u8]> {
+    /// The UTF-8 bytes when they already exist (ASCII or cached).
+    fn existing_utf8(&self) -> Option<&'a [u8]> {
         match self {
-            StrData::Ascii(b) => Some(b),
+            StrData::Ascii(b) | StrData::Utf8(b) => Some(b),
             _ => None,
         }
     }
@@ -448,6 +462,7 @@ impl<'a> StrData<'a> {
     fn for_each(&self, mut f: impl FnMut(u32)) {
         match self {
             StrData::Ascii(b) | StrData::Ucs1(b) => b.iter().for_each(|&c| f(c as u32)),
+            StrData::Utf8(b) => String::from_utf8_lossy(b).chars().for_each(|c| f(c as u32)),
             StrData::Ucs2(u) => u.iter().for_each(|&c| f(c as u32)),
             StrData::Ucs4(u) => u.iter().for_each(|&c| f(c)),
         }
@@ -457,7 +472,7 @@ impl<'a> StrData<'a> {
     /// (CPython's "surrogatepass" fallback).
     fn utf8_len(&self) -> usize {
         match self {
-            StrData::Ascii(b) => b.len(),
+            StrData::Ascii(b) | StrData::Utf8(b) => b.len(),
             StrData::Ucs1(b) => b.len() + b.iter().filter(|&&c| c >= 0x80).count(),
             _ => {
                 let mut n = 0;
