@@ -29,7 +29,7 @@ impl<'py> Writer<'py, '_> {
         // is recursive: drop what was pushed and fetch it from the memo.
         if len <= 3 && self.proto >= 2 {
             self.with_unmemoized(obj, |w| w.save_tuple_items(t))?;
-            if let Some(idx) = self.memo_contains(obj) {
+            if let Some(idx) = self.memo.get(obj) {
                 for _ in 0..len {
                     self.out.byte(POP)?;
                 }
@@ -40,7 +40,7 @@ impl<'py> Writer<'py, '_> {
         }
         self.out.byte(MARK)?;
         self.with_unmemoized(obj, |w| w.save_tuple_items(t))?;
-        if let Some(idx) = self.memo_contains(obj) {
+        if let Some(idx) = self.memo.get(obj) {
             if self.bin {
                 self.out.byte(POP_MARK)?;
             } else {
@@ -378,7 +378,10 @@ impl<'py> Writer<'py, '_> {
         ty: Bound<'py, PyAny>,
     ) -> PyResult<()> {
         let py = self.py;
-        let items = PyList::new(py, obj.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+        // SAFETY: `obj` is a live set or frozenset; PySequence_List returns a
+        // new list reference or null with an exception set.
+        let items =
+            unsafe { Bound::from_owned_ptr_or_err(py, ffi::PySequence_List(obj.as_ptr()))? };
         let rv = PyTuple::new(py, [ty, PyTuple::new(py, [items])?.into_any()])?;
         self.save_reduce(&rv, Some(obj))
     }
@@ -399,7 +402,7 @@ impl<'py> Writer<'py, '_> {
             }
             Ok(())
         })?;
-        if let Some(idx) = self.memo_contains(obj) {
+        if let Some(idx) = self.memo.get(obj) {
             self.out.byte(POP_MARK)?;
             return self.memo_get(idx);
         }

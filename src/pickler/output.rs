@@ -50,8 +50,8 @@ pub struct Output {
 }
 
 impl Output {
-    pub fn new(_py: Python<'_>) -> PyResult<Self> {
-        Ok(Output {
+    pub fn new() -> Self {
+        Output {
             buffer: std::ptr::null_mut(),
             data: std::ptr::null_mut(),
             inline: [0; INLINE_CAPACITY],
@@ -59,7 +59,7 @@ impl Output {
             cap: INLINE_CAPACITY,
             framing: false,
             frame_start: None,
-        })
+        }
     }
 
     /// Where byte 0 of the output currently lives.
@@ -129,7 +129,7 @@ impl Output {
     }
 
     /// Append raw bytes, opening a frame first if framing is on and none is open.
-    #[inline]
+    #[inline(always)]
     pub fn write(&mut self, s: &[u8]) -> PyResult<()> {
         if self.framing && self.frame_start.is_none() {
             self.open_frame(s.len())?;
@@ -146,7 +146,7 @@ impl Output {
     }
 
     /// Append one opcode byte.
-    #[inline]
+    #[inline(always)]
     pub fn byte(&mut self, b: u8) -> PyResult<()> {
         if self.framing && self.frame_start.is_none() {
             self.open_frame(1)?;
@@ -225,7 +225,7 @@ impl Output {
     /// Hand the written bytes to Python and leave this buffer empty and
     /// ready for more (used when flushing to a file).
     pub fn take<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let mut fresh = Output::new(py)?;
+        let mut fresh = Output::new();
         fresh.framing = self.framing;
         let old = std::mem::replace(self, fresh);
         old.finish(py)

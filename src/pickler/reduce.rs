@@ -158,7 +158,7 @@ impl<'py> Writer<'py, '_> {
         if let Some(obj) = obj {
             // Already memoized while its arguments were written: the object
             // is recursive. Drop the new copy and use the memoized one.
-            if let Some(idx) = self.memo_contains(obj) {
+            if let Some(idx) = self.memo.get(obj) {
                 self.out.byte(POP)?;
                 return self.memo_get(idx);
             }
@@ -186,12 +186,12 @@ impl<'py> Writer<'py, '_> {
                     self.save(state, false)?;
                     self.out.write(&[TUPLE2, REDUCE, POP])?;
                 }
-                (Some(setter), None) => {
-                    // CPython saves a NULL obj here; nothing sensible to do
-                    // but the same sequence without the object.
-                    self.save(setter, false)?;
-                    self.save(state, false)?;
-                    self.out.write(&[TUPLE1, REDUCE, POP])?;
+                (Some(_), None) => {
+                    // Only the writer's own reductions (getattr chains) pass no
+                    // object, and they carry no state.
+                    return Err(self
+                        .refs
+                        .pickling_error(self.py, "a state_setter needs the reduced object"));
                 }
                 (None, _) => {
                     self.save(state, false)?;

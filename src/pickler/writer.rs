@@ -113,7 +113,7 @@ impl<'py, 'm> Writer<'py, 'm> {
             fix_imports: settings.fix_imports,
             deterministic: settings.deterministic,
             fast: settings.fast,
-            out: Output::new(py)?,
+            out: Output::new(),
             memo,
             hooks,
             file_write,
@@ -286,7 +286,9 @@ impl<'py, 'm> Writer<'py, 'm> {
         };
         let rv = if let Some(f) = reduce_func {
             f.call1((obj,))?
-        } else if obj_type.is_subclass(&py.get_type::<pyo3::types::PyType>())? {
+        } else if obj.is_instance_of::<pyo3::types::PyType>() {
+            // A metaclass instance: PyType_Check, a flag test, like CPython's
+            // PyType_IsSubtype (no __subclasscheck__ call).
             return self.save_global(obj, None);
         } else if let Some(reduce_ex) = obj.getattr_opt(intern!(py, "__reduce_ex__"))? {
             reduce_ex.call1((self.proto,))?
@@ -446,9 +448,5 @@ impl<'py, 'm> Writer<'py, 'm> {
             self.fast_memo.remove(&(obj.as_ptr() as usize));
         }
         self.fast_nesting = self.fast_nesting.saturating_sub(1);
-    }
-
-    pub(super) fn memo_contains(&self, obj: &Bound<'py, PyAny>) -> Option<usize> {
-        self.memo.get(obj)
     }
 }
