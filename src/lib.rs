@@ -4,8 +4,9 @@
 
 use pyo3::prelude::*;
 
-pub mod opcodes;
+pub use anypickle_parser::opcodes;
 pub mod pickler;
+mod unpickler;
 mod pyrefs;
 
 #[pymodule]
@@ -14,6 +15,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pickler::api::dump, m)?)?;
     m.add_class::<pickler::api::Pickler>()?;
     m.add_class::<pickler::api::PicklerMemoProxy>()?;
+    m.add_function(wrap_pyfunction!(unpickler::api::loads, m)?)?;
+    m.add_function(wrap_pyfunction!(unpickler::api::load, m)?)?;
+    m.add_class::<unpickler::api::Unpickler>()?;
+    m.add_class::<unpickler::api::UnpicklerMemoProxy>()?;
+    m.add("DEFAULT_PAUSE_GC", unpickler::api::DEFAULT_PAUSE_GC)?;
     m.add("MAX_DEPTH", pickler::writer::MAX_DEPTH)?;
     m.add("DEFAULT_PROTOCOL", pickler::api::DEFAULT_PROTOCOL)?;
     m.add("HIGHEST_PROTOCOL", opcodes::HIGHEST_PROTOCOL)?;

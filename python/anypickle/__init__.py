@@ -1,9 +1,11 @@
 """anypickle: a pickle-protocol serializer with a Rust core.
 
-The writing side (``dumps``, ``dump``, ``Pickler``) is implemented in Rust and
-produces output byte-identical to CPython's C pickler by default
-(``deterministic=True``).  Until the Rust reader lands, the reading side
-(``loads``, ``load``, ``Unpickler``) forwards to the standard library.
+Both sides are implemented in Rust. The writer (``dumps``, ``dump``,
+``Pickler``) produces output byte-identical to CPython's C pickler by default
+(``deterministic=True``). The reader (``loads``, ``load``, ``Unpickler``) reads
+any pickle of protocols 0-5 and treats its input as hostile: corrupt data
+raises :class:`UnpicklingError` (or a subclass that also inherits the builtin
+the stdlib would raise) naming the opcode and byte offset.
 
 Example:
     >>> import anypickle
@@ -14,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import pickle as _pickle
 from pickle import (
     PickleBuffer,
     PickleError,
@@ -22,11 +23,16 @@ from pickle import (
     UnpicklingError,
 )
 
-from anypickle._api import load, loads
-from anypickle._core import dump, dumps
+from anypickle._core import dump, dumps, load, loads
+from anypickle._errors import (
+    PickleKeyError,
+    PickleOverflowError,
+    PickleTypeError,
+    PickleUnicodeDecodeError,
+    PickleValueError,
+)
 from anypickle._pickler import Pickler
-
-Unpickler = _pickle.Unpickler
+from anypickle._unpickler import Unpickler
 
 #: The protocol anypickle writes when none is given (pickle's highest).
 DEFAULT_PROTOCOL: int = 5
@@ -38,6 +44,11 @@ __all__ = [
     "HIGHEST_PROTOCOL",
     "PickleBuffer",
     "PickleError",
+    "PickleKeyError",
+    "PickleOverflowError",
+    "PickleTypeError",
+    "PickleUnicodeDecodeError",
+    "PickleValueError",
     "Pickler",
     "PicklingError",
     "Unpickler",

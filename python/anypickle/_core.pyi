@@ -1,6 +1,6 @@
 """Type stubs for the Rust extension module ``anypickle._core``."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pickle import PickleBuffer
 from typing import IO, Any
 
@@ -8,6 +8,8 @@ _BufferCallback = Callable[[PickleBuffer], Any]
 
 #: Deepest container nesting the writer accepts before raising RecursionError.
 MAX_DEPTH: int
+#: Whether loading pauses the cyclic GC when ``pause_gc`` is None.
+DEFAULT_PAUSE_GC: bool
 
 def dumps(
     obj: Any,
@@ -45,3 +47,52 @@ class Pickler:
     ) -> None: ...
     def dump(self, obj: Any, /) -> None: ...
     def clear_memo(self) -> None: ...
+
+def loads(
+    data: bytes | bytearray | memoryview,
+    /,
+    *,
+    fix_imports: bool = True,
+    encoding: str = "ASCII",
+    errors: str = "strict",
+    buffers: Iterable[Any] | None = None,
+    pause_gc: bool | None = None,
+) -> Any: ...
+def load(
+    file: IO[bytes],
+    *,
+    fix_imports: bool = True,
+    encoding: str = "ASCII",
+    errors: str = "strict",
+    buffers: Iterable[Any] | None = None,
+    pause_gc: bool | None = None,
+) -> Any: ...
+
+class UnpicklerMemoProxy:
+    def clear(self) -> None: ...
+    def copy(self) -> dict[int, Any]: ...
+
+class Unpickler:
+    memo: UnpicklerMemoProxy | dict[int, Any]
+    def __init__(
+        self,
+        file: IO[bytes],
+        *,
+        fix_imports: bool = True,
+        encoding: str = "ASCII",
+        errors: str = "strict",
+        buffers: Iterable[Any] | None = None,
+        pause_gc: bool | None = None,
+    ) -> None: ...
+    def _setup(
+        self,
+        file: IO[bytes],
+        *,
+        fix_imports: bool = True,
+        encoding: str = "ASCII",
+        errors: str = "strict",
+        buffers: Iterable[Any] | None = None,
+        pause_gc: bool | None = None,
+    ) -> None: ...
+    def load(self) -> Any: ...
+    def find_class(self, module: str, name: str, /) -> Any: ...

@@ -1,0 +1,203 @@
+//! Reading a pickle from a Python file object.
+//!
+//! Like CPython's unpickler it reads exactly what each opcode needs
+//! (`read(n)`, `readline()`), and a whole frame at once; when the file has
+//! `peek`, it looks ahead without consuming and later reads only the bytes
+//! it used. Either way it never consumes bytes past the STOP of the pickle
+//! being read, so several pickles in one file load one by one.
+//!
+//! A length in the stream is a claim: large reads are done in chunks that
+//! grow as data actually arrives, so a lying length costs at most the size
+//! of the file.
+
+use std::ops::Range;
+
+use anypickle_parser::Source;
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::PyValueError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+/// How much to look ahead with `peek`.
+const PREFETCH: usize = 8192 * 16;
+/// First chunk of a large read; later chunks double.
+const FIRST_CHUNK: usize = 1 << 20;
+/// Drop consumed bytes from the buffer once this many have piled up.
+const COMPACT_AT: usize = 1 << 16;
+
+pub struct FileSource<'py> {
+    read: Bound<'py, PyAny>,
+    readline: Bound<'py, PyAny>,
+    peek: Option<Bound<'py, PyAny>>,
+    buf: Vec<u8>,
+    /// Next unread byte in `buf`.
+    pos: usize,
+    /// `buf[..file_pos]` has been consumed from the file; the rest of
+    /// `buf` came from `peek` and is still in the file.
+    file_pos: usize,
+    /// Offset in the pickle of `buf[0]`.
+    base: u64,
+}
+
+impl<'py> FileSource<'py> {
+    pub fn new(file: &Bound<'py, PyAny>) -> PyResult<Self> {
+        let py = file.py();
+        let read = file.getattr_opt(intern!(py, "read"))?;
+        let readline = file.getattr_opt(intern!(py, "readline"))?;
+        let (Some(read), Some(readline)) = (read, readline) else {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "file must have 'read' and 'readline' attributes",
+            ));
+        };
+        Ok(FileSource {
+            read,
+            readline,
+            peek: file.getattr_opt(intern!(py, "peek"))?,
+            buf: Vec::new(),
+            pos: 0,
+            file_pos: 0,
+            base: 0,
+        })
+    }
+
+    /// Append what a `read`-like call returned; return how many bytes.
+    fn append(&mut self, data: Bound<'py, PyAny>, what: &str) -> PyResult<usize> {
+        if let Ok(bytes) = data.cast::<PyBytes>() {
+            self.buf.extend_from_slice(bytes.as_bytes());
+            return Ok(bytes.as_bytes().len());
+        }
+        if data.is_none() {
+            return Ok(0);
+        }
+        let buffer = PyBuffer::<u8>::get(&data).map_err(|_| {
+            PyValueError::new_err(format!(
+                "{what}() returned non-bytes object ({})",
+                data.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            ))
+        })?;
+        let v = buffer.to_vec(data.py())?;
+        self.buf.extend_from_slice(&v);
+        Ok(v.len())
+    }
+
+    /// Consume from the file the bytes used from a `peek`, and forget the
+    /// rest of the look-ahead: the file is then exactly at `pos`.
+    fn sync(&mut self) -> PyResult<()> {
+        if self.pos > self.file_pos {
+            let n = self.pos - self.file_pos;
+            self.read.call1((n,))?;
+            self.file_pos = self.pos;
+        }
+        if self.file_pos < self.buf.len() {
+            self.buf.truncate(self.file_pos);
+        }
+        Ok(())
+    }
+
+    /// Make `n` unread bytes available; false if the file ends first.
+    fn ensure(&mut self, n: usize) -> PyResult<bool> {
+        if self.buf.len() - self.pos >= n {
+            return Ok(true);
+        }
+        self.sync()?;
+        if let Some(peek) = self.peek.clone().filter(|_| n < PREFETCH) {
+            let ahead = peek.call1((PREFETCH,))?;
+            self.append(ahead, "peek")?;
+            if self.buf.len() - self.pos >= n {
+                return Ok(true);
+            }
+            // Not enough looked ahead (the file is short): read for real.
+            self.buf.truncate(self.file_pos);
+        }
+        let mut chunk = FIRST_CHUNK;
+        while self.buf.len() - self.pos < n {
+            let want = (n - (self.buf.len() - self.pos)).min(chunk);
+            let got = self.append(self.read.call1((want,))?, "read")?;
+            self.file_pos = self.buf.len();
+            if got == 0 {
+                return Ok(false);
+            }
+            chunk = chunk.saturating_mul(2);
+        }
+        Ok(true)
+    }
+
+    /// Consume, from the file, every byte the parser used (call after STOP).
+    pub fn finish(&mut self) -> PyResult<()> {
+        self.sync()
+    }
+}
+
+impl Source for FileSource<'_> {
+    type Error = PyErr;
+
+    fn begin_op(&mut self) -> PyResult<()> {
+        if self.pos >= COMPACT_AT || (self.pos == self.buf.len() && self.pos > 0) {
+            if self.pos > self.file_pos {
+                self.sync()?;
+            }
+            let dropped = self.pos;
+            self.buf.drain(..dropped);
+            self.base += dropped as u64;
+            self.pos = 0;
+            self.file_pos -= dropped.min(self.file_pos);
+        }
+        Ok(())
+    }
+
+    fn next_byte(&mut self) -> PyResult<Option<u8>> {
+        if !self.ensure(1)? {
+            return Ok(None);
+        }
+        let b = self.buf[self.pos];
+        self.pos += 1;
+        Ok(Some(b))
+    }
+
+    fn take(&mut self, n: usize) -> PyResult<Option<Range<usize>>> {
+        if !self.ensure(n)? {
+            return Ok(None);
+        }
+        let start = self.pos;
+        self.pos += n;
+        Ok(Some(start..self.pos))
+    }
+
+    fn take_line(&mut self) -> PyResult<Option<Range<usize>>> {
+        let find = |buf: &[u8], from: usize| buf[from..].iter().position(|&b| b == b'\n');
+        if find(&self.buf, self.pos).is_none() {
+            self.sync()?;
+            if let Some(peek) = self.peek.clone() {
+                let ahead = peek.call1((PREFETCH,))?;
+                self.append(ahead, "peek")?;
+            }
+            if find(&self.buf, self.pos).is_none() {
+                self.buf.truncate(self.file_pos);
+                let line = self.readline.call0()?;
+                self.append(line, "readline")?;
+                self.file_pos = self.buf.len();
+            }
+        }
+        Ok(find(&self.buf, self.pos).map(|i| {
+            let start = self.pos;
+            self.pos += i + 1;
+            start..self.pos
+        }))
+    }
+
+    fn fill(&mut self, n: u64) -> PyResult<bool> {
+        match usize::try_from(n) {
+            Ok(n) => self.ensure(n),
+            Err(_) => Ok(false),
+        }
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.buf
+    }
+
+    fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+}

@@ -1,0 +1,509 @@
+//! The executor: runs parsed ops against a stack, a mark stack and the memo.
+//!
+//! It never recurses, so nesting depth is bounded only by the input; all
+//! its state is flat vectors that drop iteratively. Stack discipline follows
+//! CPython's C unpickler: a MARK puts up a fence that pops cannot cross.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use anypickle_parser::{Op, Parser, Source};
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyIterator, PyList, PySet, PyString, PyTuple};
+
+use super::errors::{data, parse_error, Class, Fail, SourceError};
+use super::memo::Memo;
+use super::objects::{self, Py2Strings};
+
+/// How one load runs: the stdlib's options and the hooks in effect.
+pub struct Config<'py, 'a> {
+    pub fix_imports: bool,
+    pub py2_strings: &'a Py2Strings,
+    pub buffers: Option<Bound<'py, PyIterator>>,
+    /// A Python-level `find_class` override; `None` runs the built-in one.
+    pub find_class: Option<Bound<'py, PyAny>>,
+    pub persistent_load: Option<Bound<'py, PyAny>>,
+    /// Where to record each PROTO (an Unpickler object keeps the protocol
+    /// for its own `find_class` method).
+    pub proto_sink: Option<Arc<AtomicU8>>,
+}
+
+pub struct Machine<'py, 'a> {
+    py: Python<'py>,
+    stack: Vec<Bound<'py, PyAny>>,
+    /// Stack lengths at each open MARK.
+    marks: Vec<usize>,
+    /// Items below this index belong to an enclosing MARK.
+    fence: usize,
+    proto: u8,
+    memo: &'a mut Memo,
+    config: Config<'py, 'a>,
+}
+
+type Step<'py> = Result<Option<Bound<'py, PyAny>>, Fail>;
+
+impl<'py, 'a> Machine<'py, 'a> {
+    pub fn new(py: Python<'py>, memo: &'a mut Memo, config: Config<'py, 'a>) -> Self {
+        Machine {
+            py,
+            stack: Vec::with_capacity(16),
+            marks: Vec::new(),
+            fence: 0,
+            proto: 0,
+            memo,
+            config,
+        }
+    }
+
+    /// Run ops until STOP and return the object on top of the stack.
+    pub fn run<S: Source>(&mut self, parser: &mut Parser<S>) -> PyResult<Bound<'py, PyAny>>
+    where
+        S::Error: SourceError,
+    {
+        loop {
+            let op = match parser.next_op() {
+                Ok(op) => op,
+                Err(e) => return Err(parse_error(self.py, e)),
+            };
+            match self.exec(op) {
+                Ok(None) => {}
+                Ok(Some(value)) => return Ok(value),
+                Err(fail) => {
+                    return Err(fail.into_pyerr(self.py, parser.opcode(), parser.op_offset()))
+                }
+            }
+        }
+    }
+
+    fn underflow<T>(&self) -> Result<T, Fail> {
+        let msg = if self.marks.is_empty() {
+            "unpickling stack underflow"
+        } else {
+            "unexpected MARK found"
+        };
+        data(Class::Unpickling, msg)
+    }
+
+    #[inline(always)]
+    fn push(&mut self, obj: Bound<'py, PyAny>) -> Step<'py> {
+        self.stack.push(obj);
+        Ok(None)
+    }
+
+    #[inline(always)]
+    fn pop(&mut self) -> Result<Bound<'py, PyAny>, Fail> {
+        if self.stack.len() > self.fence {
+            if let Some(obj) = self.stack.pop() {
+                return Ok(obj);
+            }
+        }
+        self.underflow()
+    }
+
+    #[inline(always)]
+    fn top(&self) -> Result<&Bound<'py, PyAny>, Fail> {
+        match self.stack.last() {
+            Some(obj) if self.stack.len() > self.fence => Ok(obj),
+            _ => self.underflow(),
+        }
+    }
+
+    /// Close the innermost MARK and return where it was.
+    fn pop_mark(&mut self) -> Result<usize, Fail> {
+        let Some(mark) = self.marks.pop() else {
+            return data(Class::Unpickling, "could not find MARK");
+        };
+        self.fence = self.marks.last().copied().unwrap_or(0);
+        Ok(mark)
+    }
+
+    /// The items from `start` to the top, as a new tuple.
+    fn pop_tuple(&mut self, start: usize) -> Result<Bound<'py, PyTuple>, Fail> {
+        if start < self.fence || start > self.stack.len() {
+            return self.underflow();
+        }
+        let n = self.stack.len() - start;
+        // SAFETY: PyTuple_New(n) gives n empty slots; each is filled exactly
+        // once with a reference we own (moved out of the stack).
+        unsafe {
+            let tuple = ffi::PyTuple_New(n as ffi::Py_ssize_t);
+            let tuple = Bound::from_owned_ptr_or_err(self.py, tuple)?;
+            for (i, item) in self.stack.drain(start..).enumerate() {
+                ffi::PyTuple_SET_ITEM(tuple.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr());
+            }
+            Ok(tuple.cast_into_unchecked())
+        }
+    }
+
+    /// The items from `start` to the top, as a new list.
+    fn pop_list(&mut self, start: usize) -> Result<Bound<'py, PyList>, Fail> {
+        if start < self.fence || start > self.stack.len() {
+            return self.underflow();
+        }
+        let n = self.stack.len() - start;
+        // SAFETY: PyList_New(n) gives n empty slots; each is filled exactly
+        // once with a reference we own (moved out of the stack).
+        unsafe {
+            let list = ffi::PyList_New(n as ffi::Py_ssize_t);
+            let list = Bound::from_owned_ptr_or_err(self.py, list)?;
+            for (i, item) in self.stack.drain(start..).enumerate() {
+                ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr());
+            }
+            Ok(list.cast_into_unchecked())
+        }
+    }
+
+    fn find_class(
+        &self,
+        module: Bound<'py, PyAny>,
+        name: Bound<'py, PyAny>,
+    ) -> Result<Bound<'py, PyAny>, Fail> {
+        Ok(match &self.config.find_class {
+            Some(hook) => hook.call1((module, name))?,
+            None => objects::find_class(self.py, self.proto, self.config.fix_imports, module, name)?,
+        })
+    }
+
+    /// APPEND/APPENDS: the items from `x` go into the list at `x - 1`.
+    fn append(&mut self, x: usize) -> Step<'py> {
+        let len = self.stack.len();
+        if x > len || x <= self.fence {
+            return self.underflow();
+        }
+        if x == len {
+            return Ok(None);
+        }
+        let target = self.stack[x - 1].clone();
+        if let Ok(list) = target.cast_exact::<PyList>() {
+            let items = self.pop_list(x)?;
+            let end = list.len();
+            // SAFETY: both are lists; PyList_SetSlice takes its own references.
+            let rc = unsafe {
+                ffi::PyList_SetSlice(
+                    list.as_ptr(),
+                    end as ffi::Py_ssize_t,
+                    end as ffi::Py_ssize_t,
+                    items.as_ptr(),
+                )
+            };
+            if rc < 0 {
+                return Err(PyErr::fetch(self.py).into());
+            }
+        } else if let Some(extend) = target.getattr_opt(intern!(self.py, "extend"))? {
+            let items = self.pop_list(x)?;
+            extend.call1((items,))?;
+        } else {
+            let append = target.getattr(intern!(self.py, "append"))?;
+            for item in self.stack.drain(x..).collect::<Vec<_>>() {
+                append.call1((item,))?;
+            }
+        }
+        Ok(None)
+    }
+
+    /// SETITEM/SETITEMS: key/value pairs from `x` go into the mapping at `x - 1`.
+    fn set_items(&mut self, x: usize) -> Step<'py> {
+        let len = self.stack.len();
+        if x > len || x <= self.fence {
+            return self.underflow();
+        }
+        if x == len {
+            return Ok(None);
+        }
+        if (len - x) % 2 != 0 {
+            return data(Class::Unpickling, "odd number of items for SETITEMS");
+        }
+        let items: Vec<_> = self.stack.drain(x..).collect();
+        let target = &self.stack[x - 1];
+        if let Ok(dict) = target.cast_exact::<PyDict>() {
+            for pair in items.chunks_exact(2) {
+                dict.set_item(&pair[0], &pair[1])?;
+            }
+        } else {
+            for pair in items.chunks_exact(2) {
+                target.set_item(&pair[0], &pair[1])?;
+            }
+        }
+        Ok(None)
+    }
+
+    /// ADDITEMS: the items from `x` go into the set at `x - 1`.
+    fn add_items(&mut self, x: usize) -> Step<'py> {
+        let len = self.stack.len();
+        if x > len || x <= self.fence {
+            return self.underflow();
+        }
+        if x == len {
+            return Ok(None);
+        }
+        let items: Vec<_> = self.stack.drain(x..).collect();
+        let target = &self.stack[x - 1];
+        if let Ok(set) = target.cast::<PySet>() {
+            for item in items {
+                set.add(item)?;
+            }
+        } else {
+            let add = target.getattr(intern!(self.py, "add"))?;
+            for item in items {
+                add.call1((item,))?;
+            }
+        }
+        Ok(None)
+    }
+
+    fn persistent_load(&self, pid: Bound<'py, PyAny>) -> Step<'py> {
+        let Some(hook) = &self.config.persistent_load else {
+            return data(
+                Class::Unpickling,
+                "A load persistent id instruction was encountered, \
+                 but no persistent_load function was specified.",
+            );
+        };
+        Ok(Some(hook.call1((pid,))?))
+    }
+
+    #[inline(always)]
+    fn exec(&mut self, op: Op<'_>) -> Step<'py> {
+        let py = self.py;
+        match op {
+            Op::Int(v) => self.push(objects::int(py, v)?),
+            Op::Float(v) => self.push(objects::float(py, v)?),
+            Op::Str(bytes) => self.push(objects::utf8_str(py, bytes)?),
+            Op::Get(idx) => match self.memo.get(py, idx) {
+                Some(obj) => self.push(obj),
+                None => data(Class::Key, format!("Memo value not found at index {idx}")),
+            },
+            Op::Put(idx) => {
+                let obj = self.top()?.clone().unbind();
+                self.memo.put(idx, obj);
+                Ok(None)
+            }
+            Op::Memoize => {
+                let obj = self.top()?.clone().unbind();
+                self.memo.put(self.memo.len() as u64, obj);
+                Ok(None)
+            }
+            Op::Mark => {
+                self.marks.push(self.stack.len());
+                self.fence = self.stack.len();
+                Ok(None)
+            }
+            Op::EmptyList => self.push(PyList::empty(py).into_any()),
+            Op::EmptyDict => self.push(PyDict::new(py).into_any()),
+            Op::EmptyTuple => self.push(PyTuple::empty(py).into_any()),
+            Op::Appends => {
+                let mark = self.pop_mark()?;
+                self.append(mark)
+            }
+            Op::Append => {
+                let x = self.stack.len().saturating_sub(1);
+                if self.stack.is_empty() {
+                    return self.underflow();
+                }
+                self.append(x)
+            }
+            Op::SetItems => {
+                let mark = self.pop_mark()?;
+                self.set_items(mark)
+            }
+            Op::SetItem => {
+                if self.stack.len() < 2 {
+                    return self.underflow();
+                }
+                self.set_items(self.stack.len() - 2)
+            }
+            Op::Tuple => {
+                let mark = self.pop_mark()?;
+                let t = self.pop_tuple(mark)?;
+                self.push(t.into_any())
+            }
+            Op::Tuple1 | Op::Tuple2 | Op::Tuple3 => {
+                let n = match op {
+                    Op::Tuple1 => 1,
+                    Op::Tuple2 => 2,
+                    _ => 3,
+                };
+                if self.stack.len() < self.fence + n {
+                    return self.underflow();
+                }
+                let t = self.pop_tuple(self.stack.len() - n)?;
+                self.push(t.into_any())
+            }
+            Op::Bytes(bytes) => self.push(PyBytes::new(py, bytes).into_any()),
+            Op::None => self.push(py.None().into_bound(py)),
+            Op::Bool(b) => self.push(PyBool::new(py, b).to_owned().into_any()),
+            Op::Long(bytes) => self.push(objects::int_from_le_bytes(py, bytes)?),
+            Op::IntText(text) => self.push(objects::int_from_text(py, text)?),
+            Op::ByteArray(bytes) => self.push(PyByteArray::new(py, bytes).into_any()),
+            Op::RawUnicode(text) => self.push(objects::raw_unicode(py, text)?),
+            Op::Py2Str(bytes) => self.push(self.config.py2_strings.load(py, bytes)?),
+            Op::Py2StrEscaped(text) => {
+                let bytes = match anypickle_parser::text::unescape_bytes(text) {
+                    Ok(b) => b,
+                    Err(msg) => return data(Class::Value, msg),
+                };
+                self.push(self.config.py2_strings.load(py, &bytes)?)
+            }
+            Op::List => {
+                let mark = self.pop_mark()?;
+                let list = self.pop_list(mark)?;
+                self.push(list.into_any())
+            }
+            Op::Dict => {
+                let mark = self.pop_mark()?;
+                if (self.stack.len() - mark) % 2 != 0 {
+                    return data(Class::Unpickling, "odd number of items for DICT");
+                }
+                let dict = PyDict::new(py);
+                for pair in self.stack.drain(mark..).collect::<Vec<_>>().chunks_exact(2) {
+                    dict.set_item(&pair[0], &pair[1])?;
+                }
+                self.push(dict.into_any())
+            }
+            Op::EmptySet => self.push(PySet::empty(py)?.into_any()),
+            Op::AddItems => {
+                let mark = self.pop_mark()?;
+                self.add_items(mark)
+            }
+            Op::FrozenSet => {
+                let mark = self.pop_mark()?;
+                let items = self.pop_tuple(mark)?;
+                // SAFETY: plain C API call with the GIL held; `items` is alive.
+                let set = unsafe { ffi::PyFrozenSet_New(items.as_ptr()) };
+                // SAFETY: a new reference or NULL with an exception set.
+                let set = unsafe { Bound::from_owned_ptr_or_err(py, set) }?;
+                self.push(set)
+            }
+            Op::Stop => Ok(Some(self.pop()?)),
+            Op::Pop => {
+                if self.marks.last() == Some(&self.stack.len()) {
+                    self.pop_mark()?;
+                } else {
+                    self.pop()?;
+                }
+                Ok(None)
+            }
+            Op::PopMark => {
+                let mark = self.pop_mark()?;
+                self.stack.truncate(mark);
+                Ok(None)
+            }
+            Op::Dup => {
+                let top = self.top()?.clone();
+                self.push(top)
+            }
+            Op::Global { module, name } => {
+                let module = objects::strict_utf8_str(py, module)?;
+                let name = objects::strict_utf8_str(py, name)?;
+                let cls = self.find_class(module, name)?;
+                self.push(cls)
+            }
+            Op::StackGlobal => {
+                let name = self.pop()?;
+                let module = self.pop()?;
+                if !module.is_exact_instance_of::<PyString>()
+                    || !name.is_exact_instance_of::<PyString>()
+                {
+                    return data(Class::Unpickling, "STACK_GLOBAL requires str");
+                }
+                let cls = self.find_class(module, name)?;
+                self.push(cls)
+            }
+            Op::Inst { module, name } => {
+                let module = objects::ascii_str(py, module)?;
+                let name = objects::ascii_str(py, name)?;
+                let cls = self.find_class(module, name)?;
+                let mark = self.pop_mark()?;
+                let args = self.pop_tuple(mark)?;
+                self.push(objects::instantiate(&cls, args)?)
+            }
+            Op::Obj => {
+                let mark = self.pop_mark()?;
+                if self.stack.len() <= mark {
+                    return self.underflow();
+                }
+                let args = self.pop_tuple(mark + 1)?;
+                let cls = self.pop()?;
+                self.push(objects::instantiate(&cls, args)?)
+            }
+            Op::Ext(code) => {
+                let obj = objects::extension(py, code, |m, n| {
+                    self.find_class(m, n).map_err(|f| match f {
+                        Fail::Py(e) => e,
+                        other => other.into_pyerr(py, None, 0),
+                    })
+                })?;
+                self.push(obj)
+            }
+            Op::Reduce => {
+                let args = self.pop()?;
+                let callable = self.pop()?;
+                self.push(objects::reduce(&callable, args)?)
+            }
+            Op::NewObj => {
+                let args = self.pop()?;
+                let cls = self.pop()?;
+                self.push(objects::new_object("NEWOBJ", cls, args, None)?)
+            }
+            Op::NewObjEx => {
+                let kwargs = self.pop()?;
+                let args = self.pop()?;
+                let cls = self.pop()?;
+                self.push(objects::new_object("NEWOBJ_EX", cls, args, Some(kwargs))?)
+            }
+            Op::Build => {
+                let state = self.pop()?;
+                let inst = self.top()?;
+                objects::build(inst, state)?;
+                Ok(None)
+            }
+            Op::PersId(text) => {
+                let pid = match objects::ascii_str(py, text) {
+                    Ok(pid) => pid,
+                    Err(_) => {
+                        return data(
+                            Class::Unpickling,
+                            "persistent IDs in protocol 0 must be ASCII strings",
+                        )
+                    }
+                };
+                let obj = self.persistent_load(pid)?;
+                self.stack.extend(obj);
+                Ok(None)
+            }
+            Op::BinPersId => {
+                let pid = self.pop()?;
+                let obj = self.persistent_load(pid)?;
+                self.stack.extend(obj);
+                Ok(None)
+            }
+            Op::NextBuffer => {
+                let Some(buffers) = self.config.buffers.as_mut() else {
+                    return data(
+                        Class::Unpickling,
+                        "pickle stream refers to out-of-band data but no *buffers* \
+                         argument was given",
+                    );
+                };
+                match buffers.next() {
+                    Some(buf) => self.push(buf?),
+                    None => data(Class::Unpickling, "not enough out-of-band buffers"),
+                }
+            }
+            Op::ReadOnlyBuffer => {
+                let obj = self.pop()?;
+                self.push(objects::readonly(obj)?)
+            }
+            Op::Proto(p) => {
+                self.proto = p;
+                if let Some(sink) = &self.config.proto_sink {
+                    sink.store(p, Ordering::Relaxed);
+                }
+                Ok(None)
+            }
+            Op::Frame(_) => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The reader: executes the parser's ops to build Python objects.
+//!
+//! - `api`: `loads`, `load`, `Unpickler` (Python-facing; options, hooks, GC pause)
+//! - `machine`: the opcode loop over the stack, marks and memo
+//! - `objects`: building objects (strings, ints, globals, REDUCE/NEWOBJ/BUILD)
+//! - `memo`: index → object, safe against lying indices
+//! - `file_source`: reading from Python file objects without over-reading
+//! - `errors`: mapping failures to `pickle.UnpicklingError` and subclasses
+
+pub mod api;
+mod errors;
+mod file_source;
+mod machine;
+mod memo;
+mod objects;

@@ -1,0 +1,485 @@
+//! Building Python objects from opcode arguments: numbers and strings,
+//! globals (`find_class`), and the object protocol (REDUCE, NEWOBJ, BUILD,
+//! OBJ/INST), following CPython's C unpickler.
+
+use std::ffi::{c_char, c_int, CString};
+
+use pyo3::exceptions::{PyAttributeError, PyTypeError, PyUnicodeDecodeError, PyValueError};
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
+
+use super::errors::{data, Class, Fail};
+
+unsafe extern "C" {
+    // Not in pyo3-ffi; part of the stable C API since 3.8.
+    fn PySys_Audit(event: *const c_char, format: *const c_char, ...) -> c_int;
+}
+
+/// Python objects the reader needs again and again, looked up once.
+pub struct Refs {
+    name_mapping_2to3: Py<PyDict>,
+    import_mapping_2to3: Py<PyDict>,
+    inverted_registry: Py<PyDict>,
+    extension_cache: Py<PyDict>,
+}
+
+static REFS: PyOnceLock<Refs> = PyOnceLock::new();
+
+impl Refs {
+    pub fn get(py: Python<'_>) -> PyResult<&Refs> {
+        REFS.get_or_try_init(py, || {
+            let compat = py.import("_compat_pickle")?;
+            let copyreg = py.import("copyreg")?;
+            let dict = |m: &Bound<'_, PyModule>, name: &str| -> PyResult<Py<PyDict>> {
+                Ok(m.getattr(name)?.cast_into::<PyDict>()?.unbind())
+            };
+            Ok(Refs {
+                name_mapping_2to3: dict(&compat, "NAME_MAPPING")?,
+                import_mapping_2to3: dict(&compat, "IMPORT_MAPPING")?,
+                inverted_registry: dict(&copyreg, "_inverted_registry")?,
+                extension_cache: dict(&copyreg, "_extension_cache")?,
+            })
+        })
+    }
+}
+
+/// Take ownership of a new reference returned by the C API.
+fn owned<'py>(py: Python<'py>, ptr: *mut ffi::PyObject) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: `ptr` is a new reference (or NULL with an exception set) from a
+    // C API call made with the GIL held.
+    unsafe { Bound::from_owned_ptr_or_err(py, ptr) }
+}
+
+#[inline]
+pub fn int<'py>(py: Python<'py>, v: i64) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: plain C API call with the GIL held.
+    owned(py, unsafe { ffi::PyLong_FromLongLong(v) })
+}
+
+#[inline]
+pub fn float<'py>(py: Python<'py>, v: f64) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: plain C API call with the GIL held.
+    owned(py, unsafe { ffi::PyFloat_FromDouble(v) })
+}
+
+/// INT/LONG text that is not a plain i64: `int(text, 0)`, as CPython does.
+pub fn int_from_text<'py>(py: Python<'py>, text: &[u8]) -> Result<Bound<'py, PyAny>, Fail> {
+    let Ok(c) = CString::new(text) else {
+        return data(Class::Value, "invalid literal for int(): embedded NUL");
+    };
+    let mut end: *mut c_char = std::ptr::null_mut();
+    // SAFETY: `c` is NUL-terminated and outlives the call.
+    let r = owned(py, unsafe { ffi::PyLong_FromString(c.as_ptr(), &mut end, 0) });
+    r.map_err(|e| {
+        if e.is_instance_of::<PyValueError>(py) {
+            Fail::Data(Class::Value, e.value(py).to_string())
+        } else {
+            Fail::Py(e)
+        }
+    })
+}
+
+/// LONG1/LONG4: a two's-complement little-endian integer.
+pub fn int_from_le_bytes<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    if bytes.len() <= 8 {
+        let Some(&last) = bytes.last() else {
+            return int(py, 0);
+        };
+        let mut buf = if last & 0x80 != 0 { [0xffu8; 8] } else { [0u8; 8] };
+        buf[..bytes.len()].copy_from_slice(bytes);
+        return int(py, i64::from_le_bytes(buf));
+    }
+    let from_bytes = py.get_type::<pyo3::types::PyInt>().getattr(intern!(py, "from_bytes"))?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item(intern!(py, "signed"), true)?;
+    from_bytes.call((PyBytes::new(py, bytes), intern!(py, "little")), Some(&kwargs))
+}
+
+/// BINUNICODE and friends: UTF-8 with lone surrogates allowed.
+#[inline]
+pub fn utf8_str<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>, Fail> {
+    // SAFETY: the pointer and length describe `bytes`, alive for the call.
+    let ptr = unsafe {
+        ffi::PyUnicode_DecodeUTF8(
+            bytes.as_ptr().cast(),
+            bytes.len() as ffi::Py_ssize_t,
+            c"surrogatepass".as_ptr(),
+        )
+    };
+    owned(py, ptr).map_err(Fail::Decode)
+}
+
+/// Text that must be ASCII (INST, PERSID).
+pub fn ascii_str<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>, Fail> {
+    // SAFETY: the pointer and length describe `bytes`, alive for the call.
+    let ptr = unsafe {
+        ffi::PyUnicode_DecodeASCII(
+            bytes.as_ptr().cast(),
+            bytes.len() as ffi::Py_ssize_t,
+            c"strict".as_ptr(),
+        )
+    };
+    owned(py, ptr).map_err(Fail::Decode)
+}
+
+/// Text that must be UTF-8 (GLOBAL).
+pub fn strict_utf8_str<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>, Fail> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Ok(PyString::new(py, s).into_any()),
+        Err(_) => {
+            // SAFETY: the pointer and length describe `bytes`, alive for the call.
+            let ptr = unsafe {
+                ffi::PyUnicode_DecodeUTF8(
+                    bytes.as_ptr().cast(),
+                    bytes.len() as ffi::Py_ssize_t,
+                    c"strict".as_ptr(),
+                )
+            };
+            owned(py, ptr).map_err(Fail::Decode)
+        }
+    }
+}
+
+/// UNICODE (protocol 0): raw-unicode-escape text.
+pub fn raw_unicode<'py>(py: Python<'py>, text: &[u8]) -> Result<Bound<'py, PyAny>, Fail> {
+    match anypickle_parser::text::decode_raw_unicode_escape(text) {
+        Ok(points) => {
+            // SAFETY: `points` holds `len` UCS4 code points (all <= 0x10FFFF).
+            let ptr = unsafe {
+                ffi::PyUnicode_FromKindAndData(
+                    4,
+                    points.as_ptr().cast(),
+                    points.len() as ffi::Py_ssize_t,
+                )
+            };
+            Ok(owned(py, ptr)?)
+        }
+        Err(reason) => {
+            let args = ("rawunicodeescape", PyBytes::new(py, text), 0, text.len(), reason);
+            Err(Fail::Decode(PyErr::from_value(
+                py.get_type::<PyUnicodeDecodeError>().call1(args)?,
+            )))
+        }
+    }
+}
+
+/// How Python 2 `str` objects (STRING, BINSTRING, SHORT_BINSTRING) load.
+pub enum Py2Strings {
+    /// `encoding="bytes"`: as bytes.
+    Bytes,
+    /// Decoded to str with this encoding and error handler.
+    Decode { encoding: CString, errors: CString },
+}
+
+impl Py2Strings {
+    pub fn new(encoding: &str, errors: &str) -> PyResult<Self> {
+        if encoding == "bytes" {
+            return Ok(Py2Strings::Bytes);
+        }
+        let c = |s: &str| {
+            CString::new(s).map_err(|_| PyValueError::new_err("embedded null character"))
+        };
+        Ok(Py2Strings::Decode {
+            encoding: c(encoding)?,
+            errors: c(errors)?,
+        })
+    }
+
+    pub fn load<'py>(&self, py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>, Fail> {
+        match self {
+            Py2Strings::Bytes => Ok(PyBytes::new(py, bytes).into_any()),
+            Py2Strings::Decode { encoding, errors } => {
+                // SAFETY: pointer/length describe `bytes`; the C strings are NUL-terminated.
+                let ptr = unsafe {
+                    ffi::PyUnicode_Decode(
+                        bytes.as_ptr().cast(),
+                        bytes.len() as ffi::Py_ssize_t,
+                        encoding.as_ptr(),
+                        errors.as_ptr(),
+                    )
+                };
+                owned(py, ptr).map_err(Fail::Decode)
+            }
+        }
+    }
+}
+
+fn audit_find_class(module: &Bound<'_, PyAny>, name: &Bound<'_, PyAny>) -> PyResult<()> {
+    // SAFETY: "OO" takes two borrowed object pointers, alive for the call.
+    let rc = unsafe {
+        PySys_Audit(
+            c"pickle.find_class".as_ptr(),
+            c"OO".as_ptr(),
+            module.as_ptr(),
+            name.as_ptr(),
+        )
+    };
+    if rc < 0 {
+        Err(PyErr::fetch(module.py()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Map a Python 2 (module, name) to its Python 3 home, as `_compat_pickle` says.
+fn fix_import<'py>(
+    module: Bound<'py, PyAny>,
+    name: Bound<'py, PyAny>,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    let py = module.py();
+    let refs = Refs::get(py)?;
+    let key = PyTuple::new(py, [&module, &name])?;
+    if let Some(item) = refs.name_mapping_2to3.bind(py).get_item(&key)? {
+        let pair = item.cast::<PyTuple>().ok().filter(|t| t.len() == 2);
+        let Some(pair) = pair else {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "_compat_pickle.NAME_MAPPING values should be 2-tuples, not {}",
+                item.get_type().name()?
+            )));
+        };
+        return Ok((pair.get_item(0)?, pair.get_item(1)?));
+    }
+    if let Some(item) = refs.import_mapping_2to3.bind(py).get_item(&module)? {
+        return Ok((item, name));
+    }
+    Ok((module, name))
+}
+
+/// The stdlib's `Unpickler.find_class`: audit, map Python 2 names below
+/// protocol 3, import, then a plain attribute (protocol < 4) or a dotted
+/// path that may not go through `<locals>` (protocol 4+).
+pub fn find_class<'py>(
+    py: Python<'py>,
+    proto: u8,
+    fix_imports: bool,
+    module: Bound<'py, PyAny>,
+    name: Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    audit_find_class(&module, &name)?;
+    let (module, name) = if proto < 3 && fix_imports {
+        fix_import(module, name)?
+    } else {
+        (module, name)
+    };
+    // SAFETY: plain C API call with the GIL held; `module` is alive.
+    let m = owned(py, unsafe { ffi::PyImport_Import(module.as_ptr()) })?;
+    if proto < 4 {
+        return m
+            .getattr_opt(name.cast::<PyString>()?)?
+            .ok_or_else(|| cant_get(&name, &m));
+    }
+    let dotted: String = name.cast::<PyString>()?.to_str()?.to_owned();
+    if dotted.split('.').any(|part| part == "<locals>") {
+        return Err(PyAttributeError::new_err(format!(
+            "Can't get local attribute {} on {}",
+            name.repr()?,
+            m.repr()?
+        )));
+    }
+    let mut obj = m.clone();
+    for part in dotted.split('.') {
+        obj = obj
+            .getattr_opt(part)?
+            .ok_or_else(|| cant_get(&name, &m))?;
+    }
+    Ok(obj)
+}
+
+fn cant_get(name: &Bound<'_, PyAny>, m: &Bound<'_, PyAny>) -> PyErr {
+    let repr = |o: &Bound<'_, PyAny>| o.repr().map(|r| r.to_string()).unwrap_or_default();
+    PyAttributeError::new_err(format!("Can't get attribute {} on {}", repr(name), repr(m)))
+}
+
+/// EXT1/2/4: the object registered under an extension code (copyreg),
+/// cached as CPython caches it.
+pub fn extension<'py>(
+    py: Python<'py>,
+    code: u32,
+    find: impl FnOnce(Bound<'py, PyAny>, Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>>,
+) -> Result<Bound<'py, PyAny>, Fail> {
+    let refs = Refs::get(py)?;
+    let key = pyo3::types::PyInt::new(py, code);
+    if let Some(obj) = refs.extension_cache.bind(py).get_item(&key)? {
+        return Ok(obj);
+    }
+    let Some(pair) = refs.inverted_registry.bind(py).get_item(&key)? else {
+        return data(Class::Value, format!("unregistered extension code {code}"));
+    };
+    let pair = pair.cast_into::<PyTuple>().ok().filter(|t| t.len() == 2);
+    let strings = pair.and_then(|t| {
+        let (m, n) = (t.get_item(0).ok()?, t.get_item(1).ok()?);
+        (m.is_instance_of::<PyString>() && n.is_instance_of::<PyString>()).then_some((m, n))
+    });
+    let Some((module, name)) = strings else {
+        return data(
+            Class::Unpickling,
+            format!("_inverted_registry[{code}] isn't a 2-tuple of strings"),
+        );
+    };
+    let obj = find(module, name)?;
+    refs.extension_cache.bind(py).set_item(key, &obj)?;
+    Ok(obj)
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".to_owned())
+}
+
+/// REDUCE: `callable(*args)`.
+pub fn reduce<'py>(
+    callable: &Bound<'py, PyAny>,
+    args: Bound<'py, PyAny>,
+) -> Result<Bound<'py, PyAny>, Fail> {
+    let Ok(args) = args.cast_into::<PyTuple>() else {
+        return data(Class::Type, "REDUCE argument must be a tuple");
+    };
+    Ok(callable.call1(args)?)
+}
+
+/// NEWOBJ / NEWOBJ_EX: `cls.__new__(cls, *args, **kwargs)` through the
+/// type's `tp_new` slot, with CPython's checks.
+pub fn new_object<'py>(
+    op: &str,
+    cls: Bound<'py, PyAny>,
+    args: Bound<'py, PyAny>,
+    kwargs: Option<Bound<'py, PyAny>>,
+) -> Result<Bound<'py, PyAny>, Fail> {
+    let py = cls.py();
+    let Ok(cls) = cls.cast_into::<PyType>() else {
+        return data(Class::Type, format!("{op} class argument must be a type"));
+    };
+    // SAFETY: `cls` is a type object; reading its tp_new slot is what
+    // CPython's own unpickler does.
+    let tp_new = unsafe { (*cls.as_type_ptr()).tp_new };
+    let Some(tp_new) = tp_new else {
+        return data(
+            Class::Type,
+            format!("{op} class argument '{}' doesn't have __new__", cls.name()?),
+        );
+    };
+    let Ok(args) = args.cast_into::<PyTuple>() else {
+        return data(Class::Type, format!("{op} args argument must be a tuple"));
+    };
+    let kwargs = match kwargs {
+        None => None,
+        Some(k) => match k.cast_into::<PyDict>() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                let got = type_name(e.into_inner().as_any());
+                return data(Class::Type, format!("{op} kwargs argument must be a dict, not {got}"));
+            }
+        },
+    };
+    let kw_ptr = kwargs.as_ref().map_or(std::ptr::null_mut(), |k| k.as_ptr());
+    // SAFETY: tp_new of `cls`, called with the type, an args tuple and a
+    // kwargs dict or NULL, exactly as type_call would.
+    let obj = unsafe { tp_new(cls.as_type_ptr(), args.as_ptr(), kw_ptr) };
+    Ok(owned(py, obj)?)
+}
+
+/// OBJ / INST: call the class, or `cls.__new__(cls)` when there are no
+/// arguments and no `__getinitargs__` (old-style instances).
+pub fn instantiate<'py>(
+    cls: &Bound<'py, PyAny>,
+    args: Bound<'py, PyTuple>,
+) -> Result<Bound<'py, PyAny>, Fail> {
+    let py = cls.py();
+    if args.is_empty()
+        && cls.is_instance_of::<PyType>()
+        && cls.getattr_opt(intern!(py, "__getinitargs__"))?.is_none()
+    {
+        return Ok(cls.call_method1(intern!(py, "__new__"), (cls,))?);
+    }
+    Ok(cls.call1(args)?)
+}
+
+/// BUILD: `__setstate__(state)` if the object has one, otherwise update its
+/// `__dict__` (string keys interned) and set the slot state as attributes.
+pub fn build<'py>(inst: &Bound<'py, PyAny>, state: Bound<'py, PyAny>) -> Result<(), Fail> {
+    let py = inst.py();
+    if let Some(setstate) = inst.getattr_opt(intern!(py, "__setstate__"))? {
+        setstate.call1((state,))?;
+        return Ok(());
+    }
+    let (state, slotstate) = match state.cast::<PyTuple>() {
+        Ok(t) if t.len() == 2 => (t.get_item(0)?, Some(t.get_item(1)?)),
+        _ => (state, None),
+    };
+    if !state.is_none() {
+        let Ok(state) = state.cast::<PyDict>() else {
+            return data(Class::Unpickling, "state is not a dictionary");
+        };
+        let dict = inst.getattr(intern!(py, "__dict__"))?;
+        for_each_item(state, |key, value| {
+            let key = if key.is_exact_instance_of::<PyString>() {
+                // SAFETY: `key` is an exact str; interning returns a new reference.
+                let mut ptr = key.into_ptr();
+                unsafe { ffi::PyUnicode_InternInPlace(&mut ptr) };
+                owned(py, ptr)?
+            } else {
+                key
+            };
+            dict.set_item(key, value)
+        })?;
+    }
+    if let Some(slotstate) = slotstate {
+        let Ok(slotstate) = slotstate.cast::<PyDict>() else {
+            return data(Class::Unpickling, "slot state is not a dictionary");
+        };
+        for_each_item(slotstate, |key, value| {
+            inst.setattr(key.cast_into::<PyString>()?, value)
+        })?;
+    }
+    Ok(())
+}
+
+/// Visit a dict's items with strong references, tolerating mutation by the
+/// callback (no panic, no dangling pointer; like CPython's PyDict_Next loop).
+fn for_each_item<'py>(
+    dict: &Bound<'py, PyDict>,
+    mut f: impl FnMut(Bound<'py, PyAny>, Bound<'py, PyAny>) -> PyResult<()>,
+) -> PyResult<()> {
+    let py = dict.py();
+    let mut pos: ffi::Py_ssize_t = 0;
+    loop {
+        let mut key: *mut ffi::PyObject = std::ptr::null_mut();
+        let mut value: *mut ffi::PyObject = std::ptr::null_mut();
+        // SAFETY: PyDict_Next is bounds-checked against the dict's current
+        // size; the borrowed key/value are turned into strong references
+        // before any Python code can run.
+        let (key, value) = unsafe {
+            if ffi::PyDict_Next(dict.as_ptr(), &mut pos, &mut key, &mut value) == 0 {
+                return Ok(());
+            }
+            (
+                Bound::from_borrowed_ptr(py, key),
+                Bound::from_borrowed_ptr(py, value),
+            )
+        };
+        f(key, value)?;
+    }
+}
+
+/// READONLY_BUFFER: a read-only view of a writable buffer; read-only
+/// buffers stay as they are.
+pub fn readonly<'py>(obj: Bound<'py, PyAny>) -> Result<Bound<'py, PyAny>, Fail> {
+    let py = obj.py();
+    // SAFETY: plain C API call with the GIL held; `obj` is alive.
+    let view = match owned(py, unsafe { ffi::PyMemoryView_FromObject(obj.as_ptr()) }) {
+        Ok(v) => v,
+        Err(e) if e.is_instance_of::<PyTypeError>(py) => {
+            return data(Class::Type, format!("READONLY_BUFFER needs a buffer, not {}", type_name(&obj)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if view.getattr(intern!(py, "readonly"))?.is_truthy()? {
+        return Ok(obj);
+    }
+    Ok(view.call_method0(intern!(py, "toreadonly"))?)
+}
