@@ -22,7 +22,14 @@ from typing import Any
 PROTOCOL = 5
 
 #: Every library name the harness knows, in table order.
-ALL_LIBRARIES: tuple[str, ...] = ("pickle", "cloudpickle", "dill", "anypickle", "anypickle-nd")
+ALL_LIBRARIES: tuple[str, ...] = (
+    "pickle",
+    "cloudpickle",
+    "dill",
+    "anypickle",
+    "anypickle-nd",
+    "anypickle-gc",
+)
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,12 @@ def load_libraries(wanted: list[str]) -> tuple[list[Library], list[str]]:
             dumps = functools.partial(module.dumps, protocol=PROTOCOL, deterministic=False)
         else:
             dumps = functools.partial(module.dumps, protocol=PROTOCOL)
-        libs.append(Library(name, version, dumps, module.loads))
+        loads = module.loads
+        if name == "anypickle-gc":
+            # The reader with the garbage collector left running while loading.
+            dumps = functools.partial(module.dumps, protocol=PROTOCOL)
+            loads = functools.partial(module.loads, pause_gc=False)
+        libs.append(Library(name, version, dumps, loads))
     return libs, notes
 
 

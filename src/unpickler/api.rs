@@ -18,7 +18,7 @@ use pyo3::{ffi, PyTraverseError};
 use super::errors::{data_error, Class, SourceError};
 use super::file_source::FileSource;
 use super::machine::{Config, Machine};
-use super::memo::Memo;
+use super::memo::{Memo, StoredMemo};
 use super::objects::{self, Py2Strings};
 
 /// Whether loading pauses the cyclic GC when the caller does not say.
@@ -95,7 +95,7 @@ fn run<'py, S: Source>(
     source: S,
     options: &Options<'py>,
     hooks: Hooks<'py>,
-    memo: &mut Memo,
+    memo: &mut Memo<'py>,
 ) -> PyResult<(Bound<'py, PyAny>, S)>
 where
     S::Error: SourceError,
@@ -128,7 +128,7 @@ where
         persistent_load: None,
         proto_sink: None,
     };
-    run(py, source, options, hooks, &mut Memo::default())
+    run(py, source, options, hooks, &mut Memo::new())
 }
 
 /// loads(data, /, *, fix_imports=True, encoding="ASCII", errors="strict", buffers=None, pause_gc=None)
@@ -215,7 +215,7 @@ pub struct Unpickler {
     pause_gc: Option<bool>,
     /// The protocol of the pickle being read (its last PROTO).
     proto: Arc<AtomicU8>,
-    memo: Memo,
+    memo: StoredMemo,
 }
 
 #[pymethods]
@@ -231,7 +231,7 @@ impl Unpickler {
             buffers: None,
             pause_gc: None,
             proto: Arc::new(AtomicU8::new(0)),
-            memo: Memo::default(),
+            memo: StoredMemo::default(),
         }
     }
 
@@ -292,9 +292,9 @@ impl Unpickler {
         let source = FileSource::new(&file)?;
         // The memo is moved out while loading, so hooks that look at
         // `self.memo` cannot alias the machine's state.
-        let mut memo = std::mem::take(&mut slf.borrow_mut().memo);
+        let mut memo = std::mem::take(&mut slf.borrow_mut().memo).into_memo(py);
         let result = run(py, source, &options, hooks, &mut memo);
-        slf.borrow_mut().memo = memo;
+        slf.borrow_mut().memo = memo.store();
         let (value, mut source) = result?;
         source.finish()?;
         Ok(value)
@@ -327,11 +327,11 @@ impl Unpickler {
         let py = value.py();
         // Build the new memo before borrowing `slf` mutably: the source may
         // be this very unpickler (`u.memo = u.memo`).
-        let mut memo = Memo::default();
+        let mut entries = Vec::new();
         if let Ok(proxy) = value.cast::<UnpicklerMemoProxy>() {
             let source = proxy.borrow().unpickler.clone_ref(py);
             for (idx, obj) in source.bind(py).borrow().memo.entries() {
-                memo.put(idx, obj.clone_ref(py));
+                entries.push((idx, obj.bind(py).clone()));
             }
         } else if let Ok(dict) = value.cast::<PyDict>() {
             for (k, v) in dict.iter() {
@@ -341,7 +341,7 @@ impl Unpickler {
                 let idx = u64::try_from(idx).map_err(|_| {
                     pyo3::exceptions::PyValueError::new_err("memo key must be positive integers.")
                 })?;
-                memo.put(idx, v.unbind());
+                entries.push((idx, v));
             }
         } else {
             return Err(PyTypeError::new_err(format!(
@@ -349,7 +349,7 @@ impl Unpickler {
                 value.get_type().name()?
             )));
         }
-        slf.borrow_mut().memo = memo;
+        slf.borrow_mut().memo = StoredMemo::from_entries(py, entries);
         Ok(())
     }
 

@@ -38,14 +38,14 @@ pub struct Machine<'py, 'a> {
     /// Items below this index belong to an enclosing MARK.
     fence: usize,
     proto: u8,
-    memo: &'a mut Memo,
+    memo: &'a mut Memo<'py>,
     config: Config<'py, 'a>,
 }
 
 type Step<'py> = Result<Option<Bound<'py, PyAny>>, Fail>;
 
 impl<'py, 'a> Machine<'py, 'a> {
-    pub fn new(py: Python<'py>, memo: &'a mut Memo, config: Config<'py, 'a>) -> Self {
+    pub fn new(py: Python<'py>, memo: &'a mut Memo<'py>, config: Config<'py, 'a>) -> Self {
         Machine {
             py,
             stack: Vec::with_capacity(16),
@@ -271,17 +271,20 @@ impl<'py, 'a> Machine<'py, 'a> {
             Op::Int(v) => self.push(objects::int(py, v)?),
             Op::Float(v) => self.push(objects::float(py, v)?),
             Op::Str(bytes) => self.push(objects::utf8_str(py, bytes)?),
-            Op::Get(idx) => match self.memo.get(py, idx) {
-                Some(obj) => self.push(obj),
+            Op::Get(idx) => match self.memo.get(idx) {
+                Some(obj) => {
+                    let obj = obj.clone();
+                    self.push(obj)
+                }
                 None => data(Class::Key, format!("Memo value not found at index {idx}")),
             },
             Op::Put(idx) => {
-                let obj = self.top()?.clone().unbind();
+                let obj = self.top()?.clone();
                 self.memo.put(idx, obj);
                 Ok(None)
             }
             Op::Memoize => {
-                let obj = self.top()?.clone().unbind();
+                let obj = self.top()?.clone();
                 self.memo.put(self.memo.len() as u64, obj);
                 Ok(None)
             }

@@ -6,49 +6,118 @@
 //! of entries, and every entry costs at least two bytes of input, so a
 //! lying index (LONG_BINPUT 0xFFFFFFFF) cannot make the memo allocate more
 //! than the input backs.
+//!
+//! While loading, entries are `Bound` (a reference count change is one
+//! instruction); an `Unpickler` keeps its memo between loads as a
+//! [`StoredMemo`] of `Py` and converts it without touching reference counts.
 
 use pyo3::prelude::*;
 use rustc_hash::FxHashMap;
 
-#[derive(Default)]
-pub struct Memo {
-    dense: Vec<Option<Py<PyAny>>>,
-    sparse: FxHashMap<u64, Py<PyAny>>,
+/// The memo while a pickle is being read.
+pub struct Memo<'py> {
+    dense: Vec<Option<Bound<'py, PyAny>>>,
+    sparse: FxHashMap<u64, Bound<'py, PyAny>>,
     /// Number of entries (MEMOIZE stores at this index).
     len: usize,
 }
 
-impl Memo {
+impl<'py> Memo<'py> {
+    pub fn new() -> Self {
+        Memo {
+            dense: Vec::new(),
+            sparse: FxHashMap::default(),
+            len: 0,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
 
     #[inline]
-    pub fn get<'py>(&self, py: Python<'py>, idx: u64) -> Option<Bound<'py, PyAny>> {
+    pub fn get(&self, idx: u64) -> Option<&Bound<'py, PyAny>> {
         let dense = usize::try_from(idx).ok().and_then(|i| self.dense.get(i));
-        let slot = match dense {
+        match dense {
             Some(Some(obj)) => Some(obj),
             _ if self.sparse.is_empty() => None,
             _ => self.sparse.get(&idx),
-        };
-        slot.map(|obj| obj.bind(py).clone())
+        }
     }
 
     #[inline]
-    pub fn put(&mut self, idx: u64, obj: Py<PyAny>) {
+    pub fn put(&mut self, idx: u64, obj: Bound<'py, PyAny>) {
         let dense_limit = 2 * self.len + 64;
         let mut existed = !self.sparse.is_empty() && self.sparse.remove(&idx).is_some();
         match usize::try_from(idx) {
             Ok(i) if i < self.dense.len() => existed |= self.dense[i].replace(obj).is_some(),
+            Ok(i) if i == self.dense.len() => self.dense.push(Some(obj)),
             Ok(i) if i < dense_limit => {
-                self.dense.resize_with(i + 1, || None);
-                self.dense[i] = Some(obj);
+                self.dense.resize_with(i, || None);
+                self.dense.push(Some(obj));
             }
             _ => existed |= self.sparse.insert(idx, obj).is_some(),
         }
         if !existed {
             self.len += 1;
         }
+    }
+
+    /// Keep the entries for a later load, without touching reference counts.
+    pub fn store(self) -> StoredMemo {
+        StoredMemo {
+            dense: self
+                .dense
+                .into_iter()
+                .map(|o| o.map(Bound::unbind))
+                .collect(),
+            sparse: self
+                .sparse
+                .into_iter()
+                .map(|(i, o)| (i, o.unbind()))
+                .collect(),
+            len: self.len,
+        }
+    }
+}
+
+/// A memo kept between loads (in an `Unpickler`).
+#[derive(Default)]
+pub struct StoredMemo {
+    dense: Vec<Option<Py<PyAny>>>,
+    sparse: FxHashMap<u64, Py<PyAny>>,
+    len: usize,
+}
+
+impl StoredMemo {
+    /// The memo to load with, without touching reference counts.
+    pub fn into_memo(self, py: Python<'_>) -> Memo<'_> {
+        Memo {
+            dense: self
+                .dense
+                .into_iter()
+                .map(|o| o.map(|p| p.into_bound(py)))
+                .collect(),
+            sparse: self
+                .sparse
+                .into_iter()
+                .map(|(i, o)| (i, o.into_bound(py)))
+                .collect(),
+            len: self.len,
+        }
+    }
+
+    /// Build from `(index, object)` pairs (an assigned `memo`).
+    pub fn from_entries<'py>(
+        py: Python<'py>,
+        entries: impl IntoIterator<Item = (u64, Bound<'py, PyAny>)>,
+    ) -> Self {
+        let mut memo = Memo::new();
+        for (idx, obj) in entries {
+            memo.put(idx, obj);
+        }
+        let _ = py;
+        memo.store()
     }
 
     pub fn clear(&mut self) {
