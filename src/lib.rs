@@ -6,8 +6,8 @@ use pyo3::prelude::*;
 
 pub use anypickle_parser::opcodes;
 pub mod pickler;
-mod unpickler;
 mod pyrefs;
+mod unpickler;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {

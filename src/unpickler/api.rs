@@ -56,18 +56,18 @@ impl Drop for GcPause {
 }
 
 /// Everything the stdlib lets a caller set about one load.
-struct Options<'py> {
+struct Options<'py, 'a> {
     fix_imports: bool,
-    py2_strings: Py2Strings,
+    py2_strings: Py2Strings<'a>,
     buffers: Option<Bound<'py, PyIterator>>,
     pause_gc: Option<bool>,
 }
 
-impl<'py> Options<'py> {
+impl<'py, 'a> Options<'py, 'a> {
     fn new(
         fix_imports: bool,
-        encoding: &str,
-        errors: &str,
+        encoding: &'a str,
+        errors: &'a str,
         buffers: Option<&Bound<'py, PyAny>>,
         pause_gc: Option<bool>,
     ) -> PyResult<Self> {
@@ -93,7 +93,7 @@ struct Hooks<'py> {
 fn run<'py, S: Source>(
     py: Python<'py>,
     source: S,
-    options: &Options<'py>,
+    options: &Options<'py, '_>,
     hooks: Hooks<'py>,
     memo: &mut Memo<'py>,
 ) -> PyResult<(Bound<'py, PyAny>, S)>
@@ -118,7 +118,7 @@ where
 fn run_plain<'py, S: Source>(
     py: Python<'py>,
     source: S,
-    options: &Options<'py>,
+    options: &Options<'py, '_>,
 ) -> PyResult<(Bound<'py, PyAny>, S)>
 where
     S::Error: SourceError,
@@ -264,7 +264,7 @@ impl Unpickler {
     /// Read one pickle from the file and return its object.
     fn load<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let (file, options, proto) = {
+        let (file, fix_imports, encoding, errors, buffers, pause_gc, proto) = {
             let this = slf.borrow();
             let Some(file) = this.file.as_ref() else {
                 let msg = format!(
@@ -273,16 +273,17 @@ impl Unpickler {
                 );
                 return Err(data_error(py, Class::Unpickling, &msg, None, 0));
             };
-            let buffers = this.buffers.as_ref().map(|b| b.bind(py).clone());
-            let options = Options::new(
+            (
+                file.bind(py).clone(),
                 this.fix_imports,
-                &this.encoding,
-                &this.errors,
-                buffers.as_ref(),
+                this.encoding.clone(),
+                this.errors.clone(),
+                this.buffers.as_ref().map(|b| b.bind(py).clone()),
                 this.pause_gc,
-            )?;
-            (file.bind(py).clone(), options, this.proto.clone())
+                this.proto.clone(),
+            )
         };
+        let options = Options::new(fix_imports, &encoding, &errors, buffers.as_ref(), pause_gc)?;
         proto.store(0, Ordering::Relaxed);
         let hooks = Hooks {
             find_class: find_class_override(slf)?,
@@ -335,9 +336,9 @@ impl Unpickler {
             }
         } else if let Ok(dict) = value.cast::<PyDict>() {
             for (k, v) in dict.iter() {
-                let idx: i64 = k.extract().map_err(|_| {
-                    PyTypeError::new_err("memo key must be integers")
-                })?;
+                let idx: i64 = k
+                    .extract()
+                    .map_err(|_| PyTypeError::new_err("memo key must be integers"))?;
                 let idx = u64::try_from(idx).map_err(|_| {
                     pyo3::exceptions::PyValueError::new_err("memo key must be positive integers.")
                 })?;

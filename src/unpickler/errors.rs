@@ -76,7 +76,13 @@ pub fn data<T>(class: Class, msg: impl Into<String>) -> Result<T, Fail> {
 }
 
 /// The exception for a data problem at the given opcode and offset.
-pub fn data_error(py: Python<'_>, class: Class, msg: &str, opcode: Option<u8>, offset: u64) -> PyErr {
+pub fn data_error(
+    py: Python<'_>,
+    class: Class,
+    msg: &str,
+    opcode: Option<u8>,
+    offset: u64,
+) -> PyErr {
     let text = format!("{msg} ({})", location(opcode, offset));
     let classes = match classes(py) {
         Ok(c) => c,

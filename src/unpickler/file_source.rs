@@ -73,7 +73,10 @@ impl<'py> FileSource<'py> {
         let buffer = PyBuffer::<u8>::get(&data).map_err(|_| {
             PyValueError::new_err(format!(
                 "{what}() returned non-bytes object ({})",
-                data.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                data.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
             ))
         })?;
         let v = buffer.to_vec(data.py())?;

@@ -11,7 +11,9 @@ use anypickle_parser::{Op, Parser, Source};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyIterator, PyList, PySet, PyString, PyTuple};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyIterator, PyList, PySet, PyString, PyTuple,
+};
 
 use super::errors::{data, parse_error, Class, Fail, SourceError};
 use super::memo::Memo;
@@ -20,7 +22,7 @@ use super::objects::{self, Py2Strings};
 /// How one load runs: the stdlib's options and the hooks in effect.
 pub struct Config<'py, 'a> {
     pub fix_imports: bool,
-    pub py2_strings: &'a Py2Strings,
+    pub py2_strings: &'a Py2Strings<'a>,
     pub buffers: Option<Bound<'py, PyIterator>>,
     /// A Python-level `find_class` override; `None` runs the built-in one.
     pub find_class: Option<Bound<'py, PyAny>>,
@@ -162,7 +164,9 @@ impl<'py, 'a> Machine<'py, 'a> {
     ) -> Result<Bound<'py, PyAny>, Fail> {
         Ok(match &self.config.find_class {
             Some(hook) => hook.call1((module, name))?,
-            None => objects::find_class(self.py, self.proto, self.config.fix_imports, module, name)?,
+            None => {
+                objects::find_class(self.py, self.proto, self.config.fix_imports, module, name)?
+            }
         })
     }
 

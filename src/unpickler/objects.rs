@@ -72,7 +72,9 @@ pub fn int_from_text<'py>(py: Python<'py>, text: &[u8]) -> Result<Bound<'py, PyA
     };
     let mut end: *mut c_char = std::ptr::null_mut();
     // SAFETY: `c` is NUL-terminated and outlives the call.
-    let r = owned(py, unsafe { ffi::PyLong_FromString(c.as_ptr(), &mut end, 0) });
+    let r = owned(py, unsafe {
+        ffi::PyLong_FromString(c.as_ptr(), &mut end, 0)
+    });
     r.map_err(|e| {
         if e.is_instance_of::<PyValueError>(py) {
             Fail::Data(Class::Value, e.value(py).to_string())
@@ -88,14 +90,23 @@ pub fn int_from_le_bytes<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'
         let Some(&last) = bytes.last() else {
             return int(py, 0);
         };
-        let mut buf = if last & 0x80 != 0 { [0xffu8; 8] } else { [0u8; 8] };
+        let mut buf = if last & 0x80 != 0 {
+            [0xffu8; 8]
+        } else {
+            [0u8; 8]
+        };
         buf[..bytes.len()].copy_from_slice(bytes);
         return int(py, i64::from_le_bytes(buf));
     }
-    let from_bytes = py.get_type::<pyo3::types::PyInt>().getattr(intern!(py, "from_bytes"))?;
+    let from_bytes = py
+        .get_type::<pyo3::types::PyInt>()
+        .getattr(intern!(py, "from_bytes"))?;
     let kwargs = PyDict::new(py);
     kwargs.set_item(intern!(py, "signed"), true)?;
-    from_bytes.call((PyBytes::new(py, bytes), intern!(py, "little")), Some(&kwargs))
+    from_bytes.call(
+        (PyBytes::new(py, bytes), intern!(py, "little")),
+        Some(&kwargs),
+    )
 }
 
 /// BINUNICODE and friends: UTF-8 with lone surrogates allowed.
@@ -158,7 +169,13 @@ pub fn raw_unicode<'py>(py: Python<'py>, text: &[u8]) -> Result<Bound<'py, PyAny
             Ok(owned(py, ptr)?)
         }
         Err(reason) => {
-            let args = ("rawunicodeescape", PyBytes::new(py, text), 0, text.len(), reason);
+            let args = (
+                "rawunicodeescape",
+                PyBytes::new(py, text),
+                0,
+                text.len(),
+                reason,
+            );
             Err(Fail::Decode(PyErr::from_value(
                 py.get_type::<PyUnicodeDecodeError>().call1(args)?,
             )))
@@ -166,44 +183,47 @@ pub fn raw_unicode<'py>(py: Python<'py>, text: &[u8]) -> Result<Bound<'py, PyAny
     }
 }
 
-/// How Python 2 `str` objects (STRING, BINSTRING, SHORT_BINSTRING) load.
-pub enum Py2Strings {
-    /// `encoding="bytes"`: as bytes.
-    Bytes,
-    /// Decoded to str with this encoding and error handler.
-    Decode { encoding: CString, errors: CString },
+/// How Python 2 `str` objects (STRING, BINSTRING, SHORT_BINSTRING) load:
+/// as bytes (`encoding="bytes"`) or decoded with `encoding`/`errors`.
+pub struct Py2Strings<'a> {
+    encoding: &'a str,
+    errors: &'a str,
+    /// NUL-terminated copies for the C API, made at the first Python 2 string
+    /// (most pickles have none, and a call should not pay for them).
+    c_names: std::cell::OnceCell<(CString, CString)>,
 }
 
-impl Py2Strings {
-    pub fn new(encoding: &str, errors: &str) -> PyResult<Self> {
-        if encoding == "bytes" {
-            return Ok(Py2Strings::Bytes);
+impl<'a> Py2Strings<'a> {
+    pub fn new(encoding: &'a str, errors: &'a str) -> PyResult<Self> {
+        if encoding.contains('\0') || errors.contains('\0') {
+            return Err(PyValueError::new_err("embedded null character"));
         }
-        let c = |s: &str| {
-            CString::new(s).map_err(|_| PyValueError::new_err("embedded null character"))
-        };
-        Ok(Py2Strings::Decode {
-            encoding: c(encoding)?,
-            errors: c(errors)?,
+        Ok(Py2Strings {
+            encoding,
+            errors,
+            c_names: std::cell::OnceCell::new(),
         })
     }
 
     pub fn load<'py>(&self, py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>, Fail> {
-        match self {
-            Py2Strings::Bytes => Ok(PyBytes::new(py, bytes).into_any()),
-            Py2Strings::Decode { encoding, errors } => {
-                // SAFETY: pointer/length describe `bytes`; the C strings are NUL-terminated.
-                let ptr = unsafe {
-                    ffi::PyUnicode_Decode(
-                        bytes.as_ptr().cast(),
-                        bytes.len() as ffi::Py_ssize_t,
-                        encoding.as_ptr(),
-                        errors.as_ptr(),
-                    )
-                };
-                owned(py, ptr).map_err(Fail::Decode)
-            }
+        if self.encoding == "bytes" {
+            return Ok(PyBytes::new(py, bytes).into_any());
         }
+        let (encoding, errors) = self.c_names.get_or_init(|| {
+            // Checked in `new`: neither contains a NUL.
+            let c = |s: &str| CString::new(s).unwrap_or_default();
+            (c(self.encoding), c(self.errors))
+        });
+        // SAFETY: pointer/length describe `bytes`; the C strings are NUL-terminated.
+        let ptr = unsafe {
+            ffi::PyUnicode_Decode(
+                bytes.as_ptr().cast(),
+                bytes.len() as ffi::Py_ssize_t,
+                encoding.as_ptr(),
+                errors.as_ptr(),
+            )
+        };
+        owned(py, ptr).map_err(Fail::Decode)
     }
 }
 
@@ -281,9 +301,7 @@ pub fn find_class<'py>(
     }
     let mut obj = m.clone();
     for part in dotted.split('.') {
-        obj = obj
-            .getattr_opt(part)?
-            .ok_or_else(|| cant_get(&name, &m))?;
+        obj = obj.getattr_opt(part)?.ok_or_else(|| cant_get(&name, &m))?;
     }
     Ok(obj)
 }
@@ -372,7 +390,10 @@ pub fn new_object<'py>(
             Ok(d) => Some(d),
             Err(e) => {
                 let got = type_name(e.into_inner().as_any());
-                return data(Class::Type, format!("{op} kwargs argument must be a dict, not {got}"));
+                return data(
+                    Class::Type,
+                    format!("{op} kwargs argument must be a dict, not {got}"),
+                );
             }
         },
     };
@@ -474,7 +495,10 @@ pub fn readonly<'py>(obj: Bound<'py, PyAny>) -> Result<Bound<'py, PyAny>, Fail> 
     let view = match owned(py, unsafe { ffi::PyMemoryView_FromObject(obj.as_ptr()) }) {
         Ok(v) => v,
         Err(e) if e.is_instance_of::<PyTypeError>(py) => {
-            return data(Class::Type, format!("READONLY_BUFFER needs a buffer, not {}", type_name(&obj)));
+            return data(
+                Class::Type,
+                format!("READONLY_BUFFER needs a buffer, not {}", type_name(&obj)),
+            );
         }
         Err(e) => return Err(e.into()),
     };

@@ -57,9 +57,15 @@ pub enum Op<'a> {
     AddItems,
     FrozenSet,
     /// GLOBAL: module and name lines (UTF-8 text, newline removed).
-    Global { module: &'a [u8], name: &'a [u8] },
+    Global {
+        module: &'a [u8],
+        name: &'a [u8],
+    },
     /// INST: module and name lines (ASCII text, newline removed).
-    Inst { module: &'a [u8], name: &'a [u8] },
+    Inst {
+        module: &'a [u8],
+        name: &'a [u8],
+    },
     StackGlobal,
     /// EXT1/EXT2/EXT4: a positive extension code.
     Ext(u32),

@@ -163,6 +163,9 @@ pub fn name(op: u8) -> Option<&'static str> {
 mod tests {
     #[test]
     fn sixty_eight_opcodes_have_names() {
-        assert_eq!((0..=255u8).filter(|&b| super::name(b).is_some()).count(), 68);
+        assert_eq!(
+            (0..=255u8).filter(|&b| super::name(b).is_some()).count(),
+            68
+        );
     }
 }

@@ -419,8 +419,15 @@ mod tests {
         assert_eq!(
             ops(data).unwrap(),
             [
-                "Proto(4)", "Frame(12)", "EmptyList", "Memoize", "Mark", "Int(1)",
-                "Str([97, 98])", "Memoize", "Appends"
+                "Proto(4)",
+                "Frame(12)",
+                "EmptyList",
+                "Memoize",
+                "Mark",
+                "Int(1)",
+                "Str([97, 98])",
+                "Memoize",
+                "Appends"
             ]
         );
     }
@@ -451,12 +458,29 @@ mod tests {
     fn text_opcodes() {
         assert_eq!(
             ops(b"I01\nI-5\nL12L\nF1.5\nS'a\\n'\np3\ng3\n.").unwrap(),
-            ["Bool(true)", "Int(-5)", "Int(12)", "Float(1.5)", "Py2StrEscaped([97, 92, 110])", "Put(3)", "Get(3)"]
+            [
+                "Bool(true)",
+                "Int(-5)",
+                "Int(12)",
+                "Float(1.5)",
+                "Py2StrEscaped([97, 92, 110])",
+                "Put(3)",
+                "Get(3)"
+            ]
         );
-        assert!(matches!(ops(b"S'a\n.").unwrap_err().kind, ErrorKind::BadValue(_)));
+        assert!(matches!(
+            ops(b"S'a\n.").unwrap_err().kind,
+            ErrorKind::BadValue(_)
+        ));
         assert_eq!(ops(b"I12").unwrap_err().kind, ErrorKind::Truncated);
         assert_eq!(ops(b"").unwrap_err().kind, ErrorKind::RanOutOfInput);
-        assert_eq!(ops(b"\xff").unwrap_err().kind, ErrorKind::UnknownOpcode(0xff));
-        assert_eq!(ops(b"\x80\x06").unwrap_err().kind, ErrorKind::UnsupportedProtocol(6));
+        assert_eq!(
+            ops(b"\xff").unwrap_err().kind,
+            ErrorKind::UnknownOpcode(0xff)
+        );
+        assert_eq!(
+            ops(b"\x80\x06").unwrap_err().kind,
+            ErrorKind::UnsupportedProtocol(6)
+        );
     }
 }
