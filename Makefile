@@ -35,8 +35,8 @@ test-python: build
 lint: $(VENV)/.installed
 	cargo fmt --all -- --check
 	PYO3_PYTHON=$(VPY) cargo clippy -q --all-targets -- -D warnings
-	$(VPY) -m ruff check python tests bench examples
-	$(VPY) -m ruff format --check python tests bench examples
+	$(VPY) -m ruff check python tests bench examples fuzz
+	$(VPY) -m ruff format --check python tests bench examples fuzz
 
 ## Side-by-side benchmark against pickle, cloudpickle and dill.
 bench: build

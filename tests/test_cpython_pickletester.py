@@ -35,9 +35,9 @@ pickletester = pytest.importorskip(
 # Test name (optionally "BindingClass.test_name") -> why it is not run.
 # Keep this minimal: an entry here hides a conformance check from the writer.
 EXCLUDED: dict[str, str] = {
-    # AbstractPickleModuleTests: these two only drive the stdlib's unpickler
-    # (anypickle.load/loads/Unpickler forward to it); no byte of anypickle's
-    # writer is involved.
+    # AbstractPickleModuleTests: these two only drive the unpickler (here the
+    # stdlib's); no byte of anypickle's writer is involved.  They run against
+    # anypickle's reader in test_cpython_unpickletester.py.
     "test_incomplete_input": "unpickler-only test (reads a hand-written pickle)",
     "test_unpickler_bad_file": "unpickler-only test (Unpickler constructor checks)",
 }
@@ -268,7 +268,7 @@ def test_every_pickler_side_mixin_is_bound():
         base.__name__ for cls in _BOUND.values() for base in cls.__mro__ if base is not cls
     }
     deliberately_unbound = {
-        # The reading side: anypickle.load/loads forward to the stdlib for now.
+        # The reading side: bound to anypickle's reader in test_cpython_unpickletester.py.
         "AbstractUnpickleTests",
         # Helper base of AbstractHookTests, bound through AnyPicklerWithReducerOverride.
         "AbstractCustomPicklerClass",

@@ -55,6 +55,11 @@ impl Drop for GcPause {
     }
 }
 
+/// `fix_imports` is any object, read by truth value as the stdlib does.
+fn truthy(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    obj.is_truthy()
+}
+
 /// Everything the stdlib lets a caller set about one load.
 struct Options<'py, 'a> {
     fix_imports: bool,
@@ -157,7 +162,7 @@ where
 pub fn loads<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
-    fix_imports: bool,
+    #[pyo3(from_py_with = truthy)] fix_imports: bool,
     encoding: &str,
     errors: &str,
     buffers: Option<&Bound<'py, PyAny>>,
@@ -169,7 +174,13 @@ pub fn loads<'py>(
     if let Ok(bytes) = data.cast::<PyBytes>() {
         return run_plain(py, SliceSource::new(bytes.as_bytes()), &options).map(|(v, _)| v);
     }
-    let copy = PyBuffer::<u8>::get(data)?.to_vec(py)?;
+    let buffer = PyBuffer::<u8>::get(data)?;
+    if !buffer.is_c_contiguous() {
+        return Err(pyo3::exceptions::PyBufferError::new_err(
+            "memoryview: underlying buffer is not C-contiguous",
+        ));
+    }
+    let copy = buffer.to_vec(py)?;
     run_plain(py, SliceSource::new(&copy), &options).map(|(v, _)| v)
 }
 
@@ -190,7 +201,7 @@ pub fn loads<'py>(
 pub fn load<'py>(
     py: Python<'py>,
     file: &Bound<'py, PyAny>,
-    fix_imports: bool,
+    #[pyo3(from_py_with = truthy)] fix_imports: bool,
     encoding: &str,
     errors: &str,
     buffers: Option<&Bound<'py, PyAny>>,
@@ -240,7 +251,7 @@ impl Unpickler {
     fn _setup(
         &mut self,
         file: &Bound<'_, PyAny>,
-        fix_imports: bool,
+        #[pyo3(from_py_with = truthy)] fix_imports: bool,
         encoding: &str,
         errors: &str,
         buffers: Option<&Bound<'_, PyAny>>,
@@ -287,7 +298,7 @@ impl Unpickler {
         proto.store(0, Ordering::Relaxed);
         let hooks = Hooks {
             find_class: find_class_override(slf)?,
-            persistent_load: slf.as_any().getattr_opt(intern!(py, "persistent_load"))?,
+            persistent_load: persistent_load_override(slf)?,
             proto_sink: Some(proto),
         };
         let source = FileSource::new(&file)?;
@@ -354,6 +365,24 @@ impl Unpickler {
         Ok(())
     }
 
+    #[deleter]
+    fn delete_memo(&self) -> PyResult<()> {
+        Err(PyTypeError::new_err("attribute deletion is not supported"))
+    }
+
+    /// Resolve a persistent id. The base class has none: it raises
+    /// UnpicklingError, as `pickle.Unpickler.persistent_load` does on 3.13.
+    /// Override it (or set it on the instance) to load persistent ids.
+    fn persistent_load(&self, py: Python<'_>, _pid: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(data_error(
+            py,
+            Class::Unpickling,
+            NO_PERSISTENT_LOAD,
+            None,
+            0,
+        ))
+    }
+
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         if let Some(f) = &self.file {
             visit.call(f)?;
@@ -371,21 +400,42 @@ impl Unpickler {
     }
 }
 
+/// The message when a pickle has a persistent id and nothing resolves it.
+pub const NO_PERSISTENT_LOAD: &str =
+    "A load persistent id instruction was encountered, but no persistent_load function was specified.";
+
 /// The `find_class` to call, or None when it is the built-in one (then the
 /// machine calls it directly, without a Python call per global).
 fn find_class_override<'py>(slf: &Bound<'py, Unpickler>) -> PyResult<Option<Bound<'py, PyAny>>> {
     let py = slf.py();
     let method = slf.as_any().getattr(intern!(py, "find_class"))?;
-    if let Ok(builtin) = method.cast::<PyCFunction>() {
-        let bound_to_self = builtin
-            .getattr_opt(intern!(py, "__self__"))?
-            .is_some_and(|s| s.is(slf));
-        let is_ours = builtin.getattr(intern!(py, "__name__"))?.eq("find_class")?;
-        if bound_to_self && is_ours {
-            return Ok(None);
-        }
-    }
-    Ok(Some(method))
+    Ok((!is_own_builtin(slf, &method, "find_class")?).then_some(method))
+}
+
+/// The `persistent_load` to call, or None when it is the base class's
+/// (which only raises; the machine raises the same error itself).
+fn persistent_load_override<'py>(
+    slf: &Bound<'py, Unpickler>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = slf.py();
+    let method = slf.as_any().getattr(intern!(py, "persistent_load"))?;
+    Ok((!is_own_builtin(slf, &method, "persistent_load")?).then_some(method))
+}
+
+/// Whether `method` is this object's own Rust method `name` (not overridden).
+fn is_own_builtin(
+    slf: &Bound<'_, Unpickler>,
+    method: &Bound<'_, PyAny>,
+    name: &str,
+) -> PyResult<bool> {
+    let py = slf.py();
+    let Ok(builtin) = method.cast::<PyCFunction>() else {
+        return Ok(false);
+    };
+    let bound_to_self = builtin
+        .getattr_opt(intern!(py, "__self__"))?
+        .is_some_and(|s| s.is(slf));
+    Ok(bound_to_self && builtin.getattr(intern!(py, "__name__"))?.eq(name)?)
 }
 
 /// A view of an Unpickler's memo (`unpickler.memo`).
@@ -398,7 +448,7 @@ pub struct UnpicklerMemoProxy {
 impl UnpicklerMemoProxy {
     /// Remove every entry.
     fn clear(&self, py: Python<'_>) {
-        self.unpickler.bind(py).borrow_mut().memo.clear();
+        self.unpickler.bind(py).borrow_mut().memo.clear_entries();
     }
 
     /// A dict `{index: obj}` of the entries.

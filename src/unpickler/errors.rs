@@ -11,7 +11,7 @@ use anypickle_parser::{Error, ErrorKind, ParseError};
 use pyo3::exceptions::{PyEOFError, PyUnicodeDecodeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyType;
+use pyo3::types::{PyBytes, PyType};
 
 /// Which exception class a data problem raises.
 #[derive(Debug, Clone, Copy)]
@@ -167,6 +167,20 @@ fn parse_error_to_py(py: Python<'_>, e: &ParseError) -> PyErr {
         }
         ErrorKind::UnsupportedProtocol(_) | ErrorKind::BadValue(_) => Class::Value,
         ErrorKind::Overflow(_) => Class::Overflow,
+        ErrorKind::Decode {
+            encoding,
+            ref bytes,
+            start,
+            end,
+            reason,
+        } => {
+            let located = format!("{reason} ({})", e.location());
+            let args = (encoding, PyBytes::new(py, bytes), start, end, located);
+            return match classes(py).and_then(|c| c.unicode.bind(py).call1(args)) {
+                Ok(exc) => PyErr::from_value(exc),
+                Err(err) => err,
+            };
+        }
     };
     data_error(py, class, &e.message(), e.opcode, e.offset)
 }

@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use anypickle_parser::Source;
 use pyo3::buffer::PyBuffer;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyNotImplementedError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -71,8 +71,8 @@ impl<'py> FileSource<'py> {
             return Ok(0);
         }
         let buffer = PyBuffer::<u8>::get(&data).map_err(|_| {
-            PyValueError::new_err(format!(
-                "{what}() returned non-bytes object ({})",
+            PyTypeError::new_err(format!(
+                "a bytes-like object is required, not '{}' (from {what}())",
                 data.get_type()
                     .name()
                     .map(|n| n.to_string())
@@ -105,7 +105,9 @@ impl<'py> FileSource<'py> {
         }
         self.sync()?;
         if let Some(peek) = self.peek.clone().filter(|_| n < PREFETCH) {
-            let ahead = peek.call1((PREFETCH,))?;
+            let Some(ahead) = self.call_peek(&peek)? else {
+                return self.ensure(n);
+            };
             self.append(ahead, "peek")?;
             if self.buf.len() - self.pos >= n {
                 return Ok(true);
@@ -124,6 +126,19 @@ impl<'py> FileSource<'py> {
             chunk = chunk.saturating_mul(2);
         }
         Ok(true)
+    }
+
+    /// `peek(PREFETCH)`; a file whose `peek` raises NotImplementedError is
+    /// read without looking ahead from then on (as CPython does).
+    fn call_peek(&mut self, peek: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match peek.call1((PREFETCH,)) {
+            Ok(ahead) => Ok(Some(ahead)),
+            Err(e) if e.is_instance_of::<PyNotImplementedError>(peek.py()) => {
+                self.peek = None;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Consume, from the file, every byte the parser used (call after STOP).
@@ -172,8 +187,9 @@ impl Source for FileSource<'_> {
         if find(&self.buf, self.pos).is_none() {
             self.sync()?;
             if let Some(peek) = self.peek.clone() {
-                let ahead = peek.call1((PREFETCH,))?;
-                self.append(ahead, "peek")?;
+                if let Some(ahead) = self.call_peek(&peek)? {
+                    self.append(ahead, "peek")?;
+                }
             }
             if find(&self.buf, self.pos).is_none() {
                 self.buf.truncate(self.file_pos);

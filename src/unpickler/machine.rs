@@ -259,11 +259,7 @@ impl<'py, 'a> Machine<'py, 'a> {
 
     fn persistent_load(&self, pid: Bound<'py, PyAny>) -> Step<'py> {
         let Some(hook) = &self.config.persistent_load else {
-            return data(
-                Class::Unpickling,
-                "A load persistent id instruction was encountered, \
-                 but no persistent_load function was specified.",
-            );
+            return data(Class::Unpickling, super::api::NO_PERSISTENT_LOAD);
         };
         Ok(Some(hook.call1((pid,))?))
     }
@@ -402,8 +398,8 @@ impl<'py, 'a> Machine<'py, 'a> {
                 self.push(top)
             }
             Op::Global { module, name } => {
-                let module = objects::strict_utf8_str(py, module)?;
-                let name = objects::strict_utf8_str(py, name)?;
+                let module = PyString::new(py, module).into_any();
+                let name = PyString::new(py, name).into_any();
                 let cls = self.find_class(module, name)?;
                 self.push(cls)
             }
@@ -419,8 +415,8 @@ impl<'py, 'a> Machine<'py, 'a> {
                 self.push(cls)
             }
             Op::Inst { module, name } => {
-                let module = objects::ascii_str(py, module)?;
-                let name = objects::ascii_str(py, name)?;
+                let module = PyString::new(py, module).into_any();
+                let name = PyString::new(py, name).into_any();
                 let cls = self.find_class(module, name)?;
                 let mark = self.pop_mark()?;
                 let args = self.pop_tuple(mark)?;

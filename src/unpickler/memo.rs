@@ -120,10 +120,19 @@ impl StoredMemo {
         memo.store()
     }
 
+    /// Forget every entry (a new `Unpickler` configuration).
     pub fn clear(&mut self) {
+        self.clear_entries();
+        self.len = 0;
+    }
+
+    /// Forget every entry but keep counting MEMOIZE indices where the
+    /// writer does (`memo.clear()` between loads, as CPython's C reader):
+    /// a later GET of a cleared entry then fails instead of finding a new,
+    /// unrelated object under a reused index.
+    pub fn clear_entries(&mut self) {
         self.dense.clear();
         self.sparse.clear();
-        self.len = 0;
     }
 
     /// Every entry, in no particular order.

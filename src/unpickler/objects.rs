@@ -123,7 +123,7 @@ pub fn utf8_str<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>,
     owned(py, ptr).map_err(Fail::Decode)
 }
 
-/// Text that must be ASCII (INST, PERSID).
+/// Text that must be ASCII (PERSID).
 pub fn ascii_str<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>, Fail> {
     // SAFETY: the pointer and length describe `bytes`, alive for the call.
     let ptr = unsafe {
@@ -134,24 +134,6 @@ pub fn ascii_str<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>
         )
     };
     owned(py, ptr).map_err(Fail::Decode)
-}
-
-/// Text that must be UTF-8 (GLOBAL).
-pub fn strict_utf8_str<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>, Fail> {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Ok(PyString::new(py, s).into_any()),
-        Err(_) => {
-            // SAFETY: the pointer and length describe `bytes`, alive for the call.
-            let ptr = unsafe {
-                ffi::PyUnicode_DecodeUTF8(
-                    bytes.as_ptr().cast(),
-                    bytes.len() as ffi::Py_ssize_t,
-                    c"strict".as_ptr(),
-                )
-            };
-            owned(py, ptr).map_err(Fail::Decode)
-        }
-    }
 }
 
 /// UNICODE (protocol 0): raw-unicode-escape text.
@@ -370,19 +352,25 @@ pub fn new_object<'py>(
 ) -> Result<Bound<'py, PyAny>, Fail> {
     let py = cls.py();
     let Ok(cls) = cls.cast_into::<PyType>() else {
-        return data(Class::Type, format!("{op} class argument must be a type"));
+        return data(
+            Class::Unpickling,
+            format!("{op} class argument must be a type"),
+        );
     };
     // SAFETY: `cls` is a type object; reading its tp_new slot is what
     // CPython's own unpickler does.
     let tp_new = unsafe { (*cls.as_type_ptr()).tp_new };
     let Some(tp_new) = tp_new else {
         return data(
-            Class::Type,
+            Class::Unpickling,
             format!("{op} class argument '{}' doesn't have __new__", cls.name()?),
         );
     };
     let Ok(args) = args.cast_into::<PyTuple>() else {
-        return data(Class::Type, format!("{op} args argument must be a tuple"));
+        return data(
+            Class::Unpickling,
+            format!("{op} args argument must be a tuple"),
+        );
     };
     let kwargs = match kwargs {
         None => None,
@@ -391,7 +379,7 @@ pub fn new_object<'py>(
             Err(e) => {
                 let got = type_name(e.into_inner().as_any());
                 return data(
-                    Class::Type,
+                    Class::Unpickling,
                     format!("{op} kwargs argument must be a dict, not {got}"),
                 );
             }

@@ -21,6 +21,15 @@ pub enum ErrorKind {
     BadValue(String),
     /// A number is out of the range the opcode allows.
     Overflow(String),
+    /// Text that must be in `encoding` is not: `bytes[start..end]` of the
+    /// line `bytes` are invalid (maps to UnicodeDecodeError's fields).
+    Decode {
+        encoding: &'static str,
+        bytes: Vec<u8>,
+        start: usize,
+        end: usize,
+        reason: &'static str,
+    },
 }
 
 /// A parse failure: what, where (byte offset of the opcode) and which opcode.
@@ -39,12 +48,23 @@ impl ParseError {
         match &self.kind {
             ErrorKind::RanOutOfInput => "Ran out of input".to_owned(),
             ErrorKind::Truncated => "pickle data was truncated".to_owned(),
-            ErrorKind::UnknownOpcode(b) => {
-                format!("invalid load key, '{}'.", char::from(*b).escape_default())
+            ErrorKind::UnknownOpcode(b) if (0x20..0x7f).contains(b) => {
+                format!("invalid load key, '{}'.", char::from(*b))
             }
+            ErrorKind::UnknownOpcode(b) => format!("invalid load key, '\\x{b:02x}'."),
             ErrorKind::UnsupportedProtocol(p) => format!("unsupported pickle protocol: {p}"),
             ErrorKind::BadFrame(m) => (*m).to_owned(),
             ErrorKind::BadValue(m) | ErrorKind::Overflow(m) => m.clone(),
+            ErrorKind::Decode {
+                encoding,
+                bytes,
+                start,
+                reason,
+                ..
+            } => format!(
+                "'{encoding}' codec can't decode byte 0x{:02x} in position {start}: {reason}",
+                bytes.get(*start).copied().unwrap_or(0)
+            ),
         }
     }
 

@@ -56,15 +56,15 @@ pub enum Op<'a> {
     EmptySet,
     AddItems,
     FrozenSet,
-    /// GLOBAL: module and name lines (UTF-8 text, newline removed).
+    /// GLOBAL: module and name lines (checked UTF-8, newline removed).
     Global {
-        module: &'a [u8],
-        name: &'a [u8],
+        module: &'a str,
+        name: &'a str,
     },
-    /// INST: module and name lines (ASCII text, newline removed).
+    /// INST: module and name lines (checked ASCII, newline removed).
     Inst {
-        module: &'a [u8],
-        name: &'a [u8],
+        module: &'a str,
+        name: &'a str,
     },
     StackGlobal,
     /// EXT1/EXT2/EXT4: a positive extension code.

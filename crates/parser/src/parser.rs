@@ -373,17 +373,57 @@ impl<S: Source> Parser<S> {
                 Op::PersId(self.bytes(r))
             }
             GLOBAL | INST => {
+                // Each line is checked as soon as it is read, as CPython does.
+                let ascii = code == INST;
                 let m = self.line()?;
+                self.check_text(m.clone(), ascii)?;
                 let n = self.line()?;
-                let (module, name) = (self.bytes(m), self.bytes(n));
-                if code == GLOBAL {
-                    Op::Global { module, name }
-                } else {
+                self.check_text(n.clone(), ascii)?;
+                let data = self.source.data();
+                // Checked just above; `from_utf8` cannot fail here.
+                let text = |r: Range<usize>| std::str::from_utf8(&data[r]).unwrap_or_default();
+                let (module, name) = (text(m), text(n));
+                if ascii {
                     Op::Inst { module, name }
+                } else {
+                    Op::Global { module, name }
                 }
             }
             other => return self.fail(ErrorKind::UnknownOpcode(other)),
         })
+    }
+
+    /// Check that a text line is UTF-8 (or ASCII), naming the first bad byte.
+    fn check_text(&self, range: Range<usize>, ascii: bool) -> Result<(), S::Error> {
+        let bytes = &self.source.data()[range];
+        let bad = if ascii {
+            bytes
+                .iter()
+                .position(|b| !b.is_ascii())
+                .map(|i| (i, i + 1, "ordinal not in range(128)", "ascii"))
+        } else {
+            std::str::from_utf8(bytes).err().map(|e| {
+                let end = e.valid_up_to() + e.error_len().unwrap_or(bytes.len() - e.valid_up_to());
+                let reason = if e.error_len().is_none() {
+                    "unexpected end of data"
+                } else if bytes[e.valid_up_to()] >= 0xc2 && bytes[e.valid_up_to()] <= 0xf4 {
+                    "invalid continuation byte"
+                } else {
+                    "invalid start byte"
+                };
+                (e.valid_up_to(), end, reason, "utf-8")
+            })
+        };
+        match bad {
+            None => Ok(()),
+            Some((start, end, reason, encoding)) => self.fail(ErrorKind::Decode {
+                encoding,
+                bytes: bytes.to_vec(),
+                start,
+                end,
+                reason,
+            }),
+        }
     }
 
     fn ext(&self, code: i64) -> Result<Op<'static>, S::Error> {

@@ -10,7 +10,9 @@ pub fn parse_i64(text: &[u8]) -> Option<i64> {
         (b'+', rest) => (false, rest),
         _ => (false, text),
     };
-    if digits.is_empty() {
+    // Python 3 reads "010" as an error, C's strtol as octal: leave it to
+    // the reader's int(text, 0), which refuses it as pickle.py does.
+    if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
         return None;
     }
     let mut value: i64 = 0;
@@ -192,6 +194,8 @@ mod tests {
         assert_eq!(parse_i64(b"+12"), Some(12));
         assert_eq!(parse_i64(b"-"), None);
         assert_eq!(parse_i64(b"1 "), None);
+        assert_eq!(parse_i64(b"010"), None);
+        assert_eq!(parse_i64(b"0"), Some(0));
         assert_eq!(parse_index(b"18446744073709551615"), Ok(u64::MAX));
         assert!(parse_index(b"18446744073709551616").is_err());
         assert!(parse_index(b"-1").unwrap_err().contains("negative"));
