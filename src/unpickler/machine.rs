@@ -4,6 +4,8 @@
 //! its state is flat vectors that drop iteratively. Stack discipline follows
 //! CPython's C unpickler: a MARK puts up a fence that pops cannot cross.
 
+use std::cell::Cell;
+use std::mem::{align_of, size_of};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
@@ -46,12 +48,40 @@ pub struct Machine<'py, 'a> {
 
 type Step<'py> = Result<Option<Bound<'py, PyAny>>, Fail>;
 
+/// Keep stacks at most this large between calls.
+const SPARE_CAPACITY: usize = 4096;
+
+thread_local! {
+    /// The stack and mark stack of the last load on this thread, emptied,
+    /// so that a small `loads` allocates neither (a nested load finds them
+    /// taken and allocates its own).
+    static SPARE_STACK: Cell<Vec<*mut ffi::PyObject>> = const { Cell::new(Vec::new()) };
+    static SPARE_MARKS: Cell<Vec<usize>> = const { Cell::new(Vec::new()) };
+}
+
+// The spare stack's allocation is reused for `Bound`s: same size and alignment.
+const _: () = assert!(
+    std::mem::size_of::<Bound<'static, PyAny>>() == std::mem::size_of::<*mut ffi::PyObject>()
+        && std::mem::align_of::<Bound<'static, PyAny>>()
+            == std::mem::align_of::<*mut ffi::PyObject>()
+);
+
+/// Reuse an empty vector's allocation for another element type of the same layout.
+fn reuse_allocation<A, B>(v: Vec<A>) -> Vec<B> {
+    assert!(v.is_empty() && size_of::<A>() == size_of::<B>() && align_of::<A>() == align_of::<B>());
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: the vector is empty (no value is reinterpreted) and A and B
+    // have the same size and alignment, so the allocation has exactly the
+    // layout a Vec<B> of this capacity would have allocated.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<B>(), 0, v.capacity()) }
+}
+
 impl<'py, 'a> Machine<'py, 'a> {
     pub fn new(py: Python<'py>, memo: &'a mut Memo<'py>, config: Config<'py, 'a>) -> Self {
         Machine {
             py,
-            stack: Vec::with_capacity(16),
-            marks: Vec::new(),
+            stack: reuse_allocation(SPARE_STACK.take()),
+            marks: SPARE_MARKS.take(),
             fence: 0,
             proto: 0,
             memo,
@@ -199,10 +229,14 @@ impl<'py, 'a> Machine<'py, 'a> {
             let items = self.pop_list(x)?;
             extend.call1((items,))?;
         } else {
-            let append = target.getattr(intern!(self.py, "append"))?;
-            for item in self.stack.drain(x..).collect::<Vec<_>>() {
-                append.call1((item,))?;
-            }
+            let append = target.getattr(intern!(self.py, "append"));
+            let result = append.and_then(|append| {
+                self.stack[x..]
+                    .iter()
+                    .try_for_each(|item| append.call1((item,)).map(drop))
+            });
+            self.stack.truncate(x);
+            result?;
         }
         Ok(None)
     }
@@ -219,17 +253,21 @@ impl<'py, 'a> Machine<'py, 'a> {
         if (len - x) % 2 != 0 {
             return data(Class::Unpickling, "odd number of items for SETITEMS");
         }
-        let items: Vec<_> = self.stack.drain(x..).collect();
-        let target = &self.stack[x - 1];
-        if let Ok(dict) = target.cast_exact::<PyDict>() {
-            for pair in items.chunks_exact(2) {
-                dict.set_item(&pair[0], &pair[1])?;
-            }
+        // The stack is private to this machine (code run by __hash__ or
+        // __setitem__ cannot reach it), so the items are used in place.
+        let (below, items) = self.stack.split_at(x);
+        let target = &below[x - 1];
+        let result = if let Ok(dict) = target.cast_exact::<PyDict>() {
+            items
+                .chunks_exact(2)
+                .try_for_each(|pair| dict.set_item(&pair[0], &pair[1]))
         } else {
-            for pair in items.chunks_exact(2) {
-                target.set_item(&pair[0], &pair[1])?;
-            }
-        }
+            items
+                .chunks_exact(2)
+                .try_for_each(|pair| target.set_item(&pair[0], &pair[1]))
+        };
+        self.stack.truncate(x);
+        result?;
         Ok(None)
     }
 
@@ -242,18 +280,19 @@ impl<'py, 'a> Machine<'py, 'a> {
         if x == len {
             return Ok(None);
         }
-        let items: Vec<_> = self.stack.drain(x..).collect();
-        let target = &self.stack[x - 1];
-        if let Ok(set) = target.cast::<PySet>() {
-            for item in items {
-                set.add(item)?;
-            }
+        let (below, items) = self.stack.split_at(x);
+        let target = &below[x - 1];
+        let result = if let Ok(set) = target.cast::<PySet>() {
+            items.iter().try_for_each(|item| set.add(item))
         } else {
-            let add = target.getattr(intern!(self.py, "add"))?;
-            for item in items {
-                add.call1((item,))?;
-            }
-        }
+            target.getattr(intern!(self.py, "add")).and_then(|add| {
+                items
+                    .iter()
+                    .try_for_each(|item| add.call1((item,)).map(drop))
+            })
+        };
+        self.stack.truncate(x);
+        result?;
         Ok(None)
     }
 
@@ -360,9 +399,11 @@ impl<'py, 'a> Machine<'py, 'a> {
                     return data(Class::Unpickling, "odd number of items for DICT");
                 }
                 let dict = PyDict::new(py);
-                for pair in self.stack.drain(mark..).collect::<Vec<_>>().chunks_exact(2) {
-                    dict.set_item(&pair[0], &pair[1])?;
-                }
+                let result = self.stack[mark..]
+                    .chunks_exact(2)
+                    .try_for_each(|pair| dict.set_item(&pair[0], &pair[1]));
+                self.stack.truncate(mark);
+                result?;
                 self.push(dict.into_any())
             }
             Op::EmptySet => self.push(PySet::empty(py)?.into_any()),
@@ -507,6 +548,21 @@ impl<'py, 'a> Machine<'py, 'a> {
                 Ok(None)
             }
             Op::Frame(_) => Ok(None),
+        }
+    }
+}
+
+impl Drop for Machine<'_, '_> {
+    fn drop(&mut self) {
+        let mut stack = std::mem::take(&mut self.stack);
+        stack.clear();
+        if stack.capacity() <= SPARE_CAPACITY {
+            SPARE_STACK.set(reuse_allocation(stack));
+        }
+        let mut marks = std::mem::take(&mut self.marks);
+        marks.clear();
+        if marks.capacity() <= SPARE_CAPACITY {
+            SPARE_MARKS.set(marks);
         }
     }
 }

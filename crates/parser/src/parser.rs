@@ -142,6 +142,16 @@ impl<S: Source> Parser<S> {
         Ok(range.start..range.end - 1)
     }
 
+    /// A module or global name line: an empty one counts as truncated data,
+    /// as in CPython's C reader.
+    fn name_line(&mut self) -> Result<Range<usize>, S::Error> {
+        let range = self.line()?;
+        if range.is_empty() {
+            return self.fail(ErrorKind::Truncated);
+        }
+        Ok(range)
+    }
+
     /// A byte count from a 4- or 8-byte field, checked against the input.
     fn counted(&mut self, count: u64, what: &str) -> Result<Range<usize>, S::Error> {
         match usize::try_from(count) {
@@ -375,9 +385,9 @@ impl<S: Source> Parser<S> {
             GLOBAL | INST => {
                 // Each line is checked as soon as it is read, as CPython does.
                 let ascii = code == INST;
-                let m = self.line()?;
+                let m = self.name_line()?;
                 self.check_text(m.clone(), ascii)?;
-                let n = self.line()?;
+                let n = self.name_line()?;
                 self.check_text(n.clone(), ascii)?;
                 let data = self.source.data();
                 // Checked just above; `from_utf8` cannot fail here.
