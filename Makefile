@@ -26,7 +26,7 @@ demo: build
 test: test-rust test-python
 
 test-rust: $(VENV)/.installed
-	PYO3_PYTHON=$(VPY) cargo test -q
+	PYO3_PYTHON=$(VPY) cargo test -q --workspace
 
 test-python: build
 	$(VPY) -m pytest
@@ -34,7 +34,7 @@ test-python: build
 ## Formatting and lints (Rust and Python).
 lint: $(VENV)/.installed
 	cargo fmt --all -- --check
-	PYO3_PYTHON=$(VPY) cargo clippy -q --all-targets -- -D warnings
+	PYO3_PYTHON=$(VPY) cargo clippy -q --workspace --all-targets -- -D warnings
 	$(VPY) -m ruff check python tests bench examples fuzz
 	$(VPY) -m ruff format --check python tests bench examples fuzz
 
