@@ -163,6 +163,12 @@ pub fn dump<'py>(
 /// subclass provides `__init__` (which calls `_setup`) and documentation.
 #[pyclass(subclass, dict, module = "anypickle._core", name = "Pickler")]
 pub struct Pickler {
+    /// False until `#[new]` has written the fields. On 3.11, `object_new` of a
+    /// Python subclass allocates the instance dict after the object is tracked
+    /// by the GC but before PyO3 writes these fields, so a collection there
+    /// runs `__traverse__` over zeroed memory (iterating a zeroed hash map
+    /// dereferences NULL). Zero reads as false, so traversal skips it.
+    traversable: bool,
     write: Option<Py<PyAny>>,
     proto: u8,
     fix_imports: bool,
@@ -180,6 +186,7 @@ impl Pickler {
     #[pyo3(signature = (*_args, **_kwargs))]
     fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
         Pickler {
+            traversable: true,
             write: None,
             proto: DEFAULT_PROTOCOL,
             fix_imports: true,
@@ -309,6 +316,9 @@ impl Pickler {
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if !self.traversable {
+            return Ok(());
+        }
         if let Some(w) = &self.write {
             visit.call(w)?;
         }

@@ -218,6 +218,12 @@ pub fn load<'py>(
 /// `_setup`) and documentation.
 #[pyclass(subclass, dict, module = "anypickle._core", name = "Unpickler")]
 pub struct Unpickler {
+    /// False until `#[new]` has written the fields. On 3.11, `object_new` of a
+    /// Python subclass allocates the instance dict after the object is tracked
+    /// by the GC but before PyO3 writes these fields, so a collection there
+    /// runs `__traverse__` over zeroed memory (iterating a zeroed hash map
+    /// dereferences NULL). Zero reads as false, so traversal skips it.
+    traversable: bool,
     file: Option<Py<PyAny>>,
     fix_imports: bool,
     encoding: String,
@@ -235,6 +241,7 @@ impl Unpickler {
     #[pyo3(signature = (*_args, **_kwargs))]
     fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
         Unpickler {
+            traversable: true,
             file: None,
             fix_imports: true,
             encoding: "ASCII".to_owned(),
@@ -384,6 +391,9 @@ impl Unpickler {
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if !self.traversable {
+            return Ok(());
+        }
         if let Some(f) = &self.file {
             visit.call(f)?;
         }
