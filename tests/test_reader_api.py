@@ -1607,3 +1607,43 @@ def test_reader_errors_match_their_stdlib_counterparts():
         READER_ERRORS["PickleKeyError"]("k"), pickle.UnpicklingError("k")
     )
     assert not reader_exception_matches(ValueError("x"), pickle.UnpicklingError("x"))
+
+
+def test_gc_while_a_subclass_instance_is_being_created():
+    """A collection that runs while a Python subclass of Pickler/Unpickler is being
+    allocated (before the Rust fields are written) must not traverse them.
+
+    On 3.11 ``object_new`` allocates the instance dict of such a subclass after
+    the object is tracked by the GC; when that allocation collects, traversing
+    the unwritten memo crashed the process. The dict is only a GC allocation
+    when the dict free list is empty, which made the crash rare.
+    """
+    code = """
+import gc, io, pickle, anypickle
+data = pickle.dumps([1, 2, 3])
+f = io.BytesIO(data)
+class U(anypickle.Unpickler):
+    pass
+class P(anypickle.Pickler):
+    pass
+# The instance dict comes from the dict free list when it can: holding many
+# dicts empties the list, so the dict is a new GC allocation. After a full
+# collection, a threshold and some padding allocations put a collection
+# exactly on it for some (threshold, padding) pair.
+for cls, args in ((U, (f,)), (P, (io.BytesIO(),))):
+    for threshold in range(1, 6):
+        for extra in range(8):
+            hold = [{} for _ in range(200)]
+            gc.collect()
+            gc.set_threshold(threshold, 1000, 1000)
+            pad = [[] for _ in range(extra)]
+            obj = cls(*args)
+            gc.set_threshold(700, 10, 10)
+            del hold, pad
+f.seek(0)
+assert U(f).load() == [1, 2, 3]
+print("ok")
+"""
+    rc, out, err = run_python(code, timeout=300)
+    assert_clean_exit(rc, out, err)
+    assert out.strip() == "ok"
