@@ -21,12 +21,12 @@ each with its reason; they are reported as skipped, never silently dropped.
 from __future__ import annotations
 
 import collections
-import io
 import pickle
 import unittest
 
 import anypickle
 import pytest
+from pickletester_support import PersistentHooks, file_loads, pickler_dumps, skip_excluded
 
 pickletester = pytest.importorskip(
     "test.pickletester", reason="this interpreter does not ship CPython's test package"
@@ -43,37 +43,8 @@ EXCLUDED: dict[str, str] = {
 }
 
 
-def _skip_excluded(cls: type) -> type:
-    """Replace the excluded tests of ``cls`` by skipping stubs carrying the reason."""
-    for key, reason in EXCLUDED.items():
-        owner, _, name = key.rpartition(".")
-        if owner and owner != cls.__name__:
-            continue
-        if not callable(getattr(cls, name, None)):
-            continue
-
-        @unittest.skip(f"excluded for anypickle: {reason}")
-        def stub(self):
-            pass  # pragma: no cover
-
-        stub.__name__ = name
-        setattr(cls, name, stub)
-    return cls
-
-
 def _mixin(name: str) -> type | None:
     return getattr(pickletester, name, None)
-
-
-def _c_loads(data, **kwargs):
-    """Load with the stdlib's C unpickler (``pickle.Unpickler`` is ``_pickle.Unpickler``)."""
-    return pickle.Unpickler(io.BytesIO(data), **kwargs).load()
-
-
-def _pickler_dumps(pickler_class, obj, protocol=None, **kwargs):
-    buf = io.BytesIO()
-    pickler_class(buf, protocol, **kwargs).dump(obj)
-    return buf.getvalue()
 
 
 # The names of the bound classes start with "Test" so that any collector finds them.
@@ -82,7 +53,7 @@ _BOUND: dict[str, type] = {}
 
 def _bind(name: str, bases: tuple[type, ...], namespace: dict) -> None:
     cls = type(name, (*bases, unittest.TestCase), {"__module__": __name__, **namespace})
-    _BOUND[name] = _skip_excluded(cls)
+    _BOUND[name] = skip_excluded(cls, EXCLUDED)
 
 
 # --- AbstractPickleTests: the bulk of the writer conformance ------------------------
@@ -96,10 +67,10 @@ if _AbstractPickleTests is not None:
         {
             "pickler": anypickle.Pickler,
             "unpickler": pickle.Unpickler,
-            "dumps": lambda self, arg, proto=None, **kw: _pickler_dumps(
+            "dumps": lambda self, arg, proto=None, **kw: pickler_dumps(
                 self.pickler, arg, proto, **kw
             ),
-            "loads": lambda self, buf, **kw: _c_loads(buf, **kw),
+            "loads": lambda self, buf, **kw: file_loads(pickle.Unpickler, buf, **kw),
         },
     )
 
@@ -128,7 +99,7 @@ if _AbstractPicklingErrorTests is not None:
         (_AbstractPicklingErrorTests,),
         {
             "pickler": anypickle.Pickler,
-            "dumps": lambda self, arg, proto=None, **kw: _pickler_dumps(
+            "dumps": lambda self, arg, proto=None, **kw: pickler_dumps(
                 self.pickler, arg, proto, **kw
             ),
         },
@@ -163,33 +134,6 @@ if _AbstractPickleModuleTests is not None:
 # --- persistent_id defined on a Pickler subclass ------------------------------------
 
 
-class _PersistentHooks:
-    """Route persistent_id/persistent_load of ad-hoc subclasses to the test case."""
-
-    pickler = anypickle.Pickler
-    unpickler = pickle.Unpickler
-
-    def dumps(self, arg, proto=None):
-        case = self
-
-        class HookedPickler(self.pickler):
-            def persistent_id(self, obj):
-                return case.persistent_id(obj)
-
-        buf = io.BytesIO()
-        HookedPickler(buf, proto).dump(arg)
-        return buf.getvalue()
-
-    def loads(self, buf, **kwds):
-        case = self
-
-        class HookedUnpickler(self.unpickler):
-            def persistent_load(self, pid):
-                return case.persistent_load(pid)
-
-        return HookedUnpickler(io.BytesIO(buf), **kwds).load()
-
-
 for _name, _binding in (
     ("AbstractPersistentPicklerTests", "TestAnyPersistentPickler"),
     ("AbstractIdentityPersistentPicklerTests", "TestAnyIdentityPersistentPickler"),
@@ -197,8 +141,12 @@ for _name, _binding in (
     if _mixin(_name) is not None:
         _bind(
             _binding,
-            (_mixin(_name), _PersistentHooks),
-            {"persistent_load_error": pickle.UnpicklingError},
+            (_mixin(_name), PersistentHooks),
+            {
+                "pickler": anypickle.Pickler,
+                "unpickler": pickle.Unpickler,
+                "persistent_load_error": pickle.UnpicklingError,
+            },
         )
 
 # --- Pickler objects: memo, clear_memo, reuse, reducer_override validation ------------

@@ -45,6 +45,7 @@ import unittest
 
 import anypickle
 import pytest
+from pickletester_support import PersistentHooks, file_loads, pickler_dumps, skip_excluded
 
 pickletester = pytest.importorskip(
     "test.pickletester", reason="this interpreter does not ship CPython's test package"
@@ -61,24 +62,6 @@ if sys.version_info >= (3, 13):
         "compares the exact message; anypickle appends the opcode and offset "
         "(checked by test_protocol_0_persistent_id_message instead)"
     )
-
-
-def _skip_excluded(cls: type) -> type:
-    """Replace the excluded tests of ``cls`` by skipping stubs carrying the reason."""
-    for key, reason in EXCLUDED.items():
-        owner, _, name = key.rpartition(".")
-        if owner and owner != cls.__name__:
-            continue
-        if not callable(getattr(cls, name, None)):
-            continue
-
-        @unittest.skip(f"excluded for anypickle: {reason}")
-        def stub(self):
-            pass  # pragma: no cover
-
-        stub.__name__ = name
-        setattr(cls, name, stub)
-    return cls
 
 
 def _mixin(name: str) -> type | None:
@@ -118,16 +101,6 @@ class _ReaderRouted:
 # --------------------------------------------------------------------------------------
 
 
-def _file_loads(unpickler_class, buf, **kwds):
-    return unpickler_class(io.BytesIO(buf), **kwds).load()
-
-
-def _pickler_dumps(pickler_class, obj, protocol=None, **kwargs):
-    f = io.BytesIO()
-    pickler_class(f, protocol, **kwargs).dump(obj)
-    return f.getvalue()
-
-
 _BOUND: dict[str, type] = {}
 
 
@@ -137,7 +110,7 @@ def _bind(name: str, bases: tuple[type, ...], namespace: dict) -> None:
         (_ReaderRouted, *bases, unittest.TestCase),
         {"__module__": __name__, **namespace},
     )
-    _BOUND[name] = _skip_excluded(cls)
+    _BOUND[name] = skip_excluded(cls, EXCLUDED)
 
 
 # The C unpickler's expectations (CPython's CUnpicklerTests): anypickle raises
@@ -159,7 +132,7 @@ if _AbstractUnpickleTests is not None:
         (_AbstractUnpickleTests,),
         {
             "unpickler": anypickle.Unpickler,
-            "loads": lambda self, buf, **kw: _file_loads(self.unpickler, buf, **kw),
+            "loads": lambda self, buf, **kw: file_loads(self.unpickler, buf, **kw),
             **_C_ERRORS,
         },
     )
@@ -196,10 +169,10 @@ if _AbstractPickleTests is not None:
             {
                 "pickler": _pickler,
                 "unpickler": anypickle.Unpickler,
-                "dumps": lambda self, arg, proto=None, **kw: _pickler_dumps(
+                "dumps": lambda self, arg, proto=None, **kw: pickler_dumps(
                     self.pickler, arg, proto, **kw
                 ),
-                "loads": lambda self, buf, **kw: _file_loads(self.unpickler, buf, **kw),
+                "loads": lambda self, buf, **kw: file_loads(self.unpickler, buf, **kw),
             },
         )
 
@@ -224,30 +197,6 @@ if _AbstractPickleModuleTests is not None:
 # --- persistent_load defined on an Unpickler subclass --------------------------------
 
 
-class _PersistentHooks:
-    """CPython's PersistentPicklerUnpicklerMixin: ad-hoc subclasses call back the test case."""
-
-    def dumps(self, arg, proto=None):
-        case = self
-
-        class PersPickler(self.pickler):
-            def persistent_id(self, obj):
-                return case.persistent_id(obj)
-
-        f = io.BytesIO()
-        PersPickler(f, proto).dump(arg)
-        return f.getvalue()
-
-    def loads(self, buf, **kwds):
-        case = self
-
-        class PersUnpickler(self.unpickler):
-            def persistent_load(self, pid):
-                return case.persistent_load(pid)
-
-        return PersUnpickler(io.BytesIO(buf), **kwds).load()
-
-
 for _mixin_name, _prefix in (
     ("AbstractPersistentPicklerTests", "PersistentPickler"),
     ("AbstractIdentityPersistentPicklerTests", "IdentityPersistentPickler"),
@@ -257,7 +206,7 @@ for _mixin_name, _prefix in (
     for _writer_name, _pickler in (("Any", anypickle.Pickler), ("C", pickle.Pickler)):
         _bind(
             f"Test{_writer_name}{_prefix}AnyUnpickler",
-            (_mixin(_mixin_name), _PersistentHooks),
+            (_mixin(_mixin_name), PersistentHooks),
             {
                 "pickler": _pickler,
                 "unpickler": anypickle.Unpickler,
