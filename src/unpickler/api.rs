@@ -368,7 +368,7 @@ impl Unpickler {
                 value.get_type().name()?
             )));
         }
-        slf.borrow_mut().memo = StoredMemo::from_entries(py, entries);
+        slf.borrow_mut().memo = StoredMemo::from_entries(entries);
         Ok(())
     }
 

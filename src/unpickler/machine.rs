@@ -161,13 +161,11 @@ impl<'py, 'a> Machine<'py, 'a> {
         &self,
         module: Bound<'py, PyAny>,
         name: Bound<'py, PyAny>,
-    ) -> Result<Bound<'py, PyAny>, Fail> {
-        Ok(match &self.config.find_class {
-            Some(hook) => hook.call1((module, name))?,
-            None => {
-                objects::find_class(self.py, self.proto, self.config.fix_imports, module, name)?
-            }
-        })
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match &self.config.find_class {
+            Some(hook) => hook.call1((module, name)),
+            None => objects::find_class(self.py, self.proto, self.config.fix_imports, module, name),
+        }
     }
 
     /// APPEND/APPENDS: the items from `x` go into the list at `x - 1`.
@@ -443,12 +441,7 @@ impl<'py, 'a> Machine<'py, 'a> {
                 self.push(objects::instantiate(&cls, args)?)
             }
             Op::Ext(code) => {
-                let obj = objects::extension(py, code, |m, n| {
-                    self.find_class(m, n).map_err(|f| match f {
-                        Fail::Py(e) => e,
-                        other => other.into_pyerr(py, None, 0),
-                    })
-                })?;
+                let obj = objects::extension(py, code, |m, n| self.find_class(m, n))?;
                 self.push(obj)
             }
             Op::Reduce => {

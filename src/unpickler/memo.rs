@@ -108,15 +108,11 @@ impl StoredMemo {
     }
 
     /// Build from `(index, object)` pairs (an assigned `memo`).
-    pub fn from_entries<'py>(
-        py: Python<'py>,
-        entries: impl IntoIterator<Item = (u64, Bound<'py, PyAny>)>,
-    ) -> Self {
+    pub fn from_entries<'py>(entries: impl IntoIterator<Item = (u64, Bound<'py, PyAny>)>) -> Self {
         let mut memo = Memo::new();
         for (idx, obj) in entries {
             memo.put(idx, obj);
         }
-        let _ = py;
         memo.store()
     }
 

@@ -273,7 +273,7 @@ pub fn find_class<'py>(
             .getattr_opt(name.cast::<PyString>()?)?
             .ok_or_else(|| cant_get(&name, &m));
     }
-    let dotted: String = name.cast::<PyString>()?.to_str()?.to_owned();
+    let dotted = name.cast::<PyString>()?.to_str()?;
     if dotted.split('.').any(|part| part == "<locals>") {
         return Err(PyAttributeError::new_err(format!(
             "Can't get local attribute {} on {}",
