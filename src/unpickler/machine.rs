@@ -4,6 +4,8 @@
 //! its state is flat vectors that drop iteratively. Stack discipline follows
 //! CPython's C unpickler: a MARK puts up a fence that pops cannot cross.
 
+use std::cell::Cell;
+use std::mem::{align_of, size_of};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
@@ -46,12 +48,40 @@ pub struct Machine<'py, 'a> {
 
 type Step<'py> = Result<Option<Bound<'py, PyAny>>, Fail>;
 
+/// Keep stacks at most this large between calls.
+const SPARE_CAPACITY: usize = 4096;
+
+thread_local! {
+    /// The stack and mark stack of the last load on this thread, emptied,
+    /// so that a small `loads` allocates neither (a nested load finds them
+    /// taken and allocates its own).
+    static SPARE_STACK: Cell<Vec<*mut ffi::PyObject>> = const { Cell::new(Vec::new()) };
+    static SPARE_MARKS: Cell<Vec<usize>> = const { Cell::new(Vec::new()) };
+}
+
+// The spare stack's allocation is reused for `Bound`s: same size and alignment.
+const _: () = assert!(
+    std::mem::size_of::<Bound<'static, PyAny>>() == std::mem::size_of::<*mut ffi::PyObject>()
+        && std::mem::align_of::<Bound<'static, PyAny>>()
+            == std::mem::align_of::<*mut ffi::PyObject>()
+);
+
+/// Reuse an empty vector's allocation for another element type of the same layout.
+fn reuse_allocation<A, B>(v: Vec<A>) -> Vec<B> {
+    assert!(v.is_empty() && size_of::<A>() == size_of::<B>() && align_of::<A>() == align_of::<B>());
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: the vector is empty (no value is reinterpreted) and A and B
+    // have the same size and alignment, so the allocation has exactly the
+    // layout a Vec<B> of this capacity would have allocated.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<B>(), 0, v.capacity()) }
+}
+
 impl<'py, 'a> Machine<'py, 'a> {
     pub fn new(py: Python<'py>, memo: &'a mut Memo<'py>, config: Config<'py, 'a>) -> Self {
         Machine {
             py,
-            stack: Vec::with_capacity(16),
-            marks: Vec::new(),
+            stack: reuse_allocation(SPARE_STACK.take()),
+            marks: SPARE_MARKS.take(),
             fence: 0,
             proto: 0,
             memo,
@@ -511,6 +541,21 @@ impl<'py, 'a> Machine<'py, 'a> {
                 Ok(None)
             }
             Op::Frame(_) => Ok(None),
+        }
+    }
+}
+
+impl Drop for Machine<'_, '_> {
+    fn drop(&mut self) {
+        let mut stack = std::mem::take(&mut self.stack);
+        stack.clear();
+        if stack.capacity() <= SPARE_CAPACITY {
+            SPARE_STACK.set(reuse_allocation(stack));
+        }
+        let mut marks = std::mem::take(&mut self.marks);
+        marks.clear();
+        if marks.capacity() <= SPARE_CAPACITY {
+            SPARE_MARKS.set(marks);
         }
     }
 }

@@ -112,6 +112,9 @@ pub fn int_from_le_bytes<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'
 /// BINUNICODE and friends: UTF-8 with lone surrogates allowed.
 #[inline]
 pub fn utf8_str<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>, Fail> {
+    if bytes.is_ascii() {
+        return Ok(ascii_to_str(py, bytes)?);
+    }
     // SAFETY: the pointer and length describe `bytes`, alive for the call.
     let ptr = unsafe {
         ffi::PyUnicode_DecodeUTF8(
@@ -121,6 +124,21 @@ pub fn utf8_str<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>,
         )
     };
     owned(py, ptr).map_err(Fail::Decode)
+}
+
+/// A str from bytes already known to be ASCII: one allocation and a copy,
+/// without going through the UTF-8 decoder.
+#[inline]
+fn ascii_to_str<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: PyUnicode_New(n, 127) returns a compact ASCII str with room for
+    // n bytes (plus the NUL it already wrote); we fill exactly those n bytes
+    // before anyone else can see the object.
+    unsafe {
+        let s = owned(py, ffi::PyUnicode_New(bytes.len() as ffi::Py_ssize_t, 127))?;
+        let data = ffi::PyUnicode_1BYTE_DATA(s.as_ptr());
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), data, bytes.len());
+        Ok(s)
+    }
 }
 
 /// Text that must be ASCII (PERSID).
