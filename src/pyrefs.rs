@@ -23,6 +23,11 @@ pub struct PyRefs {
     pub latin1: Py<PyString>,
     /// `sys.version_info[:2]`, for the few places CPython versions differ.
     pub version: (u8, u8),
+    /// dataclasses' sentinel types: their instances (`MISSING`, `KW_ONLY`,
+    /// the `_FIELD*` markers) are pickled by reference, so `is` checks in
+    /// dataclass code still hold after loading. The stdlib would copy them.
+    dataclass_field_marker: Py<PyType>,
+    dataclass_singletons: [(Py<PyType>, Py<PyString>); 2],
 }
 
 static REFS: PyOnceLock<PyRefs> = PyOnceLock::new();
@@ -37,7 +42,16 @@ impl PyRefs {
         let compat = py.import("_compat_pickle")?;
         let pickle = py.import("pickle")?;
         let info = py.version_info();
+        let dataclasses = py.import("dataclasses")?;
+        let dc_type = |name: &str| -> PyResult<Py<PyType>> {
+            Ok(dataclasses.getattr(name)?.cast_into::<PyType>()?.unbind())
+        };
         Ok(PyRefs {
+            dataclass_field_marker: dc_type("_FIELD_BASE")?,
+            dataclass_singletons: [
+                (dc_type("_MISSING_TYPE")?, PyString::intern(py, "MISSING").unbind()),
+                (dc_type("_KW_ONLY_TYPE")?, PyString::intern(py, "KW_ONLY").unbind()),
+            ],
             copyreg_dispatch_table: copyreg.getattr("dispatch_table")?.cast_into()?.unbind(),
             extension_registry: copyreg
                 .getattr("_extension_registry")?
@@ -59,6 +73,25 @@ impl PyRefs {
             latin1: PyString::intern(py, "latin1").unbind(),
             version: (info.major, info.minor),
         })
+    }
+
+    /// The global name of a dataclasses sentinel, or None for any other object.
+    pub fn sentinel_name<'py>(
+        &self,
+        obj: &Bound<'py, PyAny>,
+        tp: *mut pyo3::ffi::PyTypeObject,
+    ) -> Option<Bound<'py, PyString>> {
+        let py = obj.py();
+        if tp == self.dataclass_field_marker.as_ptr() as *mut pyo3::ffi::PyTypeObject {
+            return obj
+                .getattr(pyo3::intern!(py, "name"))
+                .ok()
+                .and_then(|n| n.cast_into::<PyString>().ok());
+        }
+        self.dataclass_singletons
+            .iter()
+            .find(|(t, _)| tp == t.as_ptr() as *mut pyo3::ffi::PyTypeObject)
+            .map(|(_, name)| name.bind(py).clone())
     }
 
     /// A `pickle.PicklingError` with the given message.

@@ -1,6 +1,9 @@
 """anypickle: a pickle-protocol serializer with a Rust core.
 
-Both sides are implemented in Rust. The writer (``dumps``, ``dump``,
+Both sides are implemented in Rust. What the stdlib can only pickle by name
+but not find again (lambdas, closures, local and ``__main__`` classes, code
+objects) is pickled by value, loadable by plain ``pickle.loads`` in a process
+that lacks the code. The writer (``dumps``, ``dump``,
 ``Pickler``) produces output byte-identical to CPython's C pickler by default
 (``deterministic=True``). The reader (``loads``, ``load``, ``Unpickler``) reads
 any pickle of protocols 0-5 and treats its input as hostile: corrupt data
@@ -23,6 +26,11 @@ from pickle import (
     UnpicklingError,
 )
 
+from anypickle._byvalue import (
+    list_registry_pickle_by_value,
+    register_pickle_by_value,
+    unregister_pickle_by_value,
+)
 from anypickle._core import dump, dumps, load, loads
 from anypickle._errors import (
     PickleKeyError,
@@ -55,6 +63,9 @@ __all__ = [
     "UnpicklingError",
     "dump",
     "dumps",
+    "list_registry_pickle_by_value",
     "load",
     "loads",
+    "register_pickle_by_value",
+    "unregister_pickle_by_value",
 ]

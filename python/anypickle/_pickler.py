@@ -7,7 +7,8 @@ implements ``dump``; this subclass exists so that ``__init__`` behaves as
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from types import ModuleType
 from typing import IO, Any
 
 from anypickle import _core
@@ -21,7 +22,9 @@ class Pickler(_core.Pickler):
     ``memo`` (``memo.copy()``, ``memo.clear()``, assignable), ``clear_memo()``
     and ``fast``. With ``deterministic=True`` (the default) the bytes written
     are identical to ``pickle.Pickler``'s; ``deterministic=False`` memoizes
-    only objects that are really shared.
+    only objects that are really shared. Functions and classes that cannot be
+    found again by name, or whose module is in ``by_value``, are pickled by
+    value (see :func:`anypickle.dumps`).
 
     Example:
         >>> import io, pickle, anypickle
@@ -39,6 +42,7 @@ class Pickler(_core.Pickler):
         fix_imports: bool = True,
         buffer_callback: Callable[[Any], Any] | None = None,
         deterministic: bool = True,
+        by_value: Iterable[ModuleType | str] | None = None,
     ) -> None:
         self._setup(
             file,
@@ -46,4 +50,5 @@ class Pickler(_core.Pickler):
             fix_imports=fix_imports,
             buffer_callback=buffer_callback,
             deterministic=deterministic,
+            by_value=by_value,
         )

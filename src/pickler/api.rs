@@ -49,14 +49,33 @@ fn file_write<'py>(file: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         .ok_or_else(|| PyTypeError::new_err("file must have a 'write' attribute"))
 }
 
+/// The `by_value=` argument (modules or module names) as module names.
+fn by_value_names(by_value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
+    match by_value.filter(|b| !b.is_none()) {
+        None => Ok(Vec::new()),
+        Some(modules) => modules
+            .py()
+            .import("anypickle._byvalue")?
+            .getattr("module_names")?
+            .call1((modules,))?
+            .extract(),
+    }
+}
+
 fn none_to_option(obj: Option<Bound<'_, PyAny>>) -> Option<Bound<'_, PyAny>> {
     obj.filter(|o| !o.is_none())
 }
 
-/// dumps(obj, protocol=None, *, fix_imports=True, buffer_callback=None, deterministic=True)
+/// dumps(obj, protocol=None, *, fix_imports=True, buffer_callback=None, deterministic=True, by_value=None)
 /// --
 ///
 /// Return the pickle of `obj` as bytes.
+///
+/// Functions and classes that cannot be found again by name (lambdas, local
+/// and `__main__` definitions, classes made at run time), and those of the
+/// modules in `by_value` or registered with `register_pickle_by_value`, are
+/// pickled by value: `pickle.loads` rebuilds them in a process that lacks
+/// their code. Everything else is pickled by reference, as by the stdlib.
 ///
 /// With deterministic=True (the default) the bytes are identical to
 /// `pickle.dumps(obj, protocol)`. With deterministic=False only objects that
@@ -70,13 +89,14 @@ fn none_to_option(obj: Option<Bound<'_, PyAny>>) -> Option<Bound<'_, PyAny>> {
 ///     >>> anypickle.dumps([1, "two"], 4) == pickle.dumps([1, "two"], 4)
 ///     True
 #[pyfunction]
-#[pyo3(signature = (obj, protocol=None, *, fix_imports=true, buffer_callback=None, deterministic=true))]
+#[pyo3(signature = (obj, protocol=None, *, fix_imports=true, buffer_callback=None, deterministic=true, by_value=None))]
 pub fn dumps<'py>(
     obj: &Bound<'py, PyAny>,
     protocol: Option<&Bound<'py, PyAny>>,
     fix_imports: bool,
     buffer_callback: Option<Bound<'py, PyAny>>,
     deterministic: bool,
+    by_value: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let py = obj.py();
     let proto = resolve_protocol(protocol)?;
@@ -91,8 +111,10 @@ pub fn dumps<'py>(
         buffer_callback: none_to_option(buffer_callback),
         ..Hooks::default()
     };
+    let by_value = by_value_names(by_value)?;
     with_spare_memo(|memo| {
         let mut writer = Writer::new(py, settings, memo, hooks, None)?;
+        writer.by_value_modules = by_value;
         writer.dump(obj)?;
         writer.into_bytes()
     })
@@ -116,7 +138,7 @@ fn with_spare_memo<R>(f: impl FnOnce(&mut Memo) -> R) -> R {
     })
 }
 
-/// dump(obj, file, protocol=None, *, fix_imports=True, buffer_callback=None, deterministic=True)
+/// dump(obj, file, protocol=None, *, fix_imports=True, buffer_callback=None, deterministic=True, by_value=None)
 /// --
 ///
 /// Write the pickle of `obj` to the binary file `file` (anything with a
@@ -129,7 +151,7 @@ fn with_spare_memo<R>(f: impl FnOnce(&mut Memo) -> R) -> R {
 ///     >>> anypickle.loads(f.getvalue())
 ///     {'k': 1}
 #[pyfunction]
-#[pyo3(signature = (obj, file, protocol=None, *, fix_imports=true, buffer_callback=None, deterministic=true))]
+#[pyo3(signature = (obj, file, protocol=None, *, fix_imports=true, buffer_callback=None, deterministic=true, by_value=None))]
 pub fn dump<'py>(
     obj: &Bound<'py, PyAny>,
     file: &Bound<'py, PyAny>,
@@ -137,6 +159,7 @@ pub fn dump<'py>(
     fix_imports: bool,
     buffer_callback: Option<Bound<'py, PyAny>>,
     deterministic: bool,
+    by_value: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<()> {
     let py = obj.py();
     let proto = resolve_protocol(protocol)?;
@@ -152,8 +175,10 @@ pub fn dump<'py>(
         buffer_callback: none_to_option(buffer_callback),
         ..Hooks::default()
     };
+    let by_value = by_value_names(by_value)?;
     with_spare_memo(|memo| {
         let mut writer = Writer::new(py, settings, memo, hooks, Some(write))?;
+        writer.by_value_modules = by_value;
         writer.dump(obj)?;
         writer.flush_to_file()
     })
@@ -174,6 +199,8 @@ pub struct Pickler {
     fix_imports: bool,
     deterministic: bool,
     buffer_callback: Option<Py<PyAny>>,
+    /// Modules pickled by value by this pickler (its `by_value=` argument).
+    by_value: Vec<String>,
     /// Fast mode: no memo at all (no shared references, no cycles).
     #[pyo3(get, set)]
     fast: bool,
@@ -192,13 +219,14 @@ impl Pickler {
             fix_imports: true,
             deterministic: true,
             buffer_callback: None,
+            by_value: Vec::new(),
             fast: false,
             memo: Memo::default(),
         }
     }
 
     /// Configure the pickler (called by `anypickle.Pickler.__init__`).
-    #[pyo3(signature = (file, protocol=None, *, fix_imports=true, buffer_callback=None, deterministic=true))]
+    #[pyo3(signature = (file, protocol=None, *, fix_imports=true, buffer_callback=None, deterministic=true, by_value=None))]
     fn _setup(
         &mut self,
         file: &Bound<'_, PyAny>,
@@ -206,7 +234,9 @@ impl Pickler {
         fix_imports: bool,
         buffer_callback: Option<Bound<'_, PyAny>>,
         deterministic: bool,
+        by_value: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        self.by_value = by_value_names(by_value)?;
         let proto = resolve_protocol(protocol)?;
         let write = file_write(file)?;
         check_buffer_callback(proto, &buffer_callback)?;
@@ -223,7 +253,7 @@ impl Pickler {
     /// Write the pickle of `obj` to the file.
     fn dump(slf: &Bound<'_, Self>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = slf.py();
-        let (write, settings, buffer_callback) = {
+        let (write, settings, buffer_callback, by_value) = {
             let this = slf.borrow();
             let Some(write) = this.write.as_ref() else {
                 return Err(PyRefs::get(py)?.pickling_error(
@@ -244,6 +274,7 @@ impl Pickler {
                 write.bind(py).clone(),
                 settings,
                 this.buffer_callback.as_ref().map(|c| c.bind(py).clone()),
+                this.by_value.clone(),
             )
         };
         let any = slf.as_any();
@@ -260,6 +291,7 @@ impl Pickler {
         let mut memo = std::mem::take(&mut slf.borrow_mut().memo);
         let result = (|| {
             let mut writer = Writer::new(py, settings, &mut memo, hooks, Some(write))?;
+            writer.by_value_modules = by_value;
             writer.dump(obj)?;
             writer.flush_to_file()
         })();

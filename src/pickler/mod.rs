@@ -6,9 +6,12 @@
 //! - `atoms`, `containers`, `reduce`: the encoders per kind of object.
 //! - `output`: the growable bytes buffer with protocol-4 framing.
 //! - `memo`: object → memo index.
+//! - `by_value`: what goes by value, and functions, classes, code objects,
+//!   cells and modules written by value.
 
 pub mod api;
 mod atoms;
+mod by_value;
 mod containers;
 mod memo;
 mod output;

@@ -324,7 +324,7 @@ impl<'py> Writer<'py, '_> {
                 )?;
                 self.save_reduce(&rv, Some(obj))
             }
-            None => self.save_global(obj, None),
+            None => self.save_class(obj),
         }
     }
 

@@ -12,9 +12,11 @@ use pyo3::exceptions::{PyRecursionError, PyValueError};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
-use rustc_hash::FxHashSet;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::VecDeque;
 
+use super::by_value::Deferred;
 use super::memo::Memo;
 use super::output::Output;
 use crate::opcodes::*;
@@ -61,7 +63,7 @@ pub struct Writer<'py, 'm> {
     pub(super) bin: bool,
     pub(super) fix_imports: bool,
     deterministic: bool,
-    fast: bool,
+    pub(super) fast: bool,
     pub(super) out: Output,
     pub(super) memo: &'m mut Memo,
     pub(super) hooks: Hooks<'py>,
@@ -72,9 +74,19 @@ pub struct Writer<'py, 'm> {
     /// written before they are memoized (tuples, frozensets, reductions
     /// during their arguments) and could be reached again through a cycle.
     /// While any is open, every object is memoized.
-    revisitable_open: usize,
+    pub(super) revisitable_open: usize,
     fast_nesting: usize,
     fast_memo: FxHashSet<usize>,
+    /// By value: modules named in this call's `by_value=` argument.
+    pub(super) by_value_modules: Vec<String>,
+    /// By value: how many constructors' arguments are being written now.
+    pub(super) open_constructors: usize,
+    /// By value: state setter calls waiting for the outermost constructor.
+    pub(super) deferred: VecDeque<Deferred<'py>>,
+    /// By value: source globals dict address → (that dict, its base globals).
+    pub(super) globals_bases: FxHashMap<usize, (Bound<'py, PyDict>, Bound<'py, PyDict>)>,
+    /// By value: objects whose constructor arguments are being written.
+    pub(super) rebuilding: FxHashSet<usize>,
 }
 
 /// The Python type of `obj`, for identity comparisons with the built-in types.
@@ -121,6 +133,11 @@ impl<'py, 'm> Writer<'py, 'm> {
             revisitable_open: 0,
             fast_nesting: 0,
             fast_memo: FxHashSet::default(),
+            by_value_modules: Vec::new(),
+            open_constructors: 0,
+            deferred: VecDeque::new(),
+            globals_bases: FxHashMap::default(),
+            rebuilding: FxHashSet::default(),
         })
     }
 
@@ -267,7 +284,7 @@ impl<'py, 'm> Writer<'py, 'm> {
             return self.save_type(obj);
         }
         if tp == builtin_type!(PyFunction_Type) {
-            return self.save_global(obj, None);
+            return self.save_function(obj);
         }
 
         let py = self.py;
@@ -289,11 +306,25 @@ impl<'py, 'm> Writer<'py, 'm> {
         } else if obj.is_instance_of::<pyo3::types::PyType>() {
             // A metaclass instance: PyType_Check, a flag test, like CPython's
             // PyType_IsSubtype (no __subclasscheck__ call).
-            return self.save_global(obj, None);
+            return self.save_class(obj);
+        } else if tp == builtin_type!(PyCode_Type) {
+            return self.save_code(obj);
+        } else if tp == builtin_type!(PyCell_Type) {
+            return self.save_cell(obj);
+        } else if obj.is_instance_of::<pyo3::types::PyModule>() {
+            return self.save_module(obj);
+        } else if let Some(name) = self.refs.sentinel_name(obj, tp) {
+            return self.save_global(obj, Some(&name.into_any()));
         } else if let Some(reduce_ex) = obj.getattr_opt(intern!(py, "__reduce_ex__"))? {
-            reduce_ex.call1((self.proto,))?
+            match reduce_ex.call1((self.proto,)) {
+                Ok(rv) => rv,
+                Err(err) => return self.save_after_failed_reduce(obj, err),
+            }
         } else if let Some(reduce) = obj.getattr_opt(intern!(py, "__reduce__"))? {
-            reduce.call0()?
+            match reduce.call0() {
+                Ok(rv) => rv,
+                Err(err) => return self.save_after_failed_reduce(obj, err),
+            }
         } else {
             return Err(self.refs.pickling_error(
                 py,
@@ -314,7 +345,7 @@ impl<'py, 'm> Writer<'py, 'm> {
         rv: &Bound<'py, PyAny>,
     ) -> PyResult<()> {
         if rv.is_instance_of::<pyo3::types::PyString>() {
-            return self.save_global(obj, Some(rv));
+            return self.save_named(obj, rv);
         }
         match rv.cast::<PyTuple>() {
             Ok(t) => self.save_reduce(t, Some(obj)),

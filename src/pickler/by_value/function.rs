@@ -1,0 +1,185 @@
+//! Python functions by value.
+//!
+//! Written as `function(code, base_globals, name, closure)` and then
+//! `function_state(f, state)`. `base_globals` is one small dict per globals
+//! dict met in this pickle (`__name__`, `__package__`), so functions that
+//! shared globals share them again after loading; the state adds the globals
+//! the code actually uses (found by scanning its bytecode, nested code
+//! included), defaults, annotations and the rest. The cells in `closure` are
+//! written empty and filled by their own deferred state.
+
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyModule, PyString, PyTuple};
+
+use super::super::writer::Writer;
+use super::code::used_names;
+use super::ByValueRefs;
+
+/// A borrowed pointer from a `PyFunction_Get*` accessor as an owned object.
+fn owned<'py>(py: Python<'py>, ptr: *mut ffi::PyObject) -> Option<Bound<'py, PyAny>> {
+    // SAFETY: the accessors return a borrowed reference or null; taking a
+    // new reference keeps it valid while the function is mutated later.
+    unsafe { Bound::from_borrowed_ptr_or_opt(py, ptr) }.filter(|o| !o.is_none())
+}
+
+impl<'py> Writer<'py, '_> {
+    /// A `types.FunctionType` object: by reference when it can be found
+    /// again, else by value.
+    pub(in super::super) fn save_function(&mut self, func: &Bound<'py, PyAny>) -> PyResult<()> {
+        if !self.wants_by_value(func)? {
+            return self.save_global(func, None);
+        }
+        let py = self.py;
+        let bv = self.by_value_refs()?;
+        let f = func.as_ptr();
+        // SAFETY: `func` is exactly a function object (checked by the caller);
+        // the accessors return borrowed references (code and globals are
+        // never null).
+        let (code, globals, closure, defaults, kwdefaults, annotations) = unsafe {
+            (
+                Bound::from_borrowed_ptr(py, ffi::PyFunction_GetCode(f)),
+                Bound::from_borrowed_ptr(py, ffi::PyFunction_GetGlobals(f)),
+                owned(py, ffi::PyFunction_GetClosure(f)),
+                owned(py, ffi::PyFunction_GetDefaults(f)),
+                owned(py, ffi::PyFunction_GetKwDefaults(f)),
+                owned(py, ffi::PyFunction_GetAnnotations(f)),
+            )
+        };
+        let globals = globals.cast_into::<PyDict>()?;
+        let base_globals = self.base_globals(&globals)?;
+        let name = func.getattr(intern!(py, "__name__"))?;
+
+        let state = PyDict::new(py);
+        self.add_used_globals(bv, &state, &code, &globals)?;
+        if let Some(d) = defaults {
+            state.set_item(intern!(py, "defaults"), d)?;
+        }
+        if let Some(d) = kwdefaults {
+            state.set_item(intern!(py, "kwdefaults"), d)?;
+        }
+        if let Some(a) = annotations.filter(|a| a.len().is_ok_and(|n| n > 0)) {
+            state.set_item(intern!(py, "annotations"), a)?;
+        }
+        let doc = func.getattr(intern!(py, "__doc__"))?;
+        if !doc.is_none() {
+            state.set_item(intern!(py, "doc"), doc)?;
+        }
+        // `FunctionType()` takes `__module__` from the globals' `__name__`.
+        let module = func.getattr(intern!(py, "__module__"))?;
+        let implied_module = globals.get_item(intern!(py, "__name__"))?;
+        if !implied_module.is_some_and(|m| m.eq(&module).unwrap_or(false)) {
+            state.set_item(intern!(py, "module"), module)?;
+        }
+        // ... and `__qualname__` from the code (3.11+) or the name.
+        let qualname = func.getattr(intern!(py, "__qualname__"))?;
+        let implied_qualname = if self.refs.version >= (3, 11) {
+            code.getattr(intern!(py, "co_qualname"))?
+        } else {
+            name.clone()
+        };
+        if !qualname.eq(&implied_qualname)? {
+            state.set_item(intern!(py, "qualname"), qualname)?;
+        }
+        if self.refs.version >= (3, 12) {
+            let params = func.getattr(intern!(py, "__type_params__"))?;
+            if params.len()? > 0 {
+                state.set_item(intern!(py, "type_params"), params)?;
+            }
+        }
+        if let Some(attrs) = func.getattr_opt(intern!(py, "__dict__"))? {
+            if attrs.len()? > 0 {
+                state.set_item(intern!(py, "dict"), attrs)?;
+            }
+        }
+
+        let closure = closure.unwrap_or_else(|| py.None().into_bound(py));
+        let args = PyTuple::new(py, [code, base_globals.into_any(), name, closure])?;
+        let state = (bv.function_state.bind(py).clone(), state.into_any());
+        self.save_rebuilt(func, bv.function.bind(py), &args, Some(state))
+    }
+
+    /// The globals dict a rebuilt function starts from: one per distinct
+    /// source globals dict in this pickle, holding the names that relative
+    /// imports and `__module__` need.
+    fn base_globals(&mut self, globals: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyDict>> {
+        let key = globals.as_ptr() as usize;
+        if let Some(base) = self.globals_bases.get(&key) {
+            return Ok(base.1.clone());
+        }
+        let py = self.py;
+        let base = PyDict::new(py);
+        for name in [intern!(py, "__name__"), intern!(py, "__package__")] {
+            if let Some(value) = globals.get_item(name)? {
+                base.set_item(name, value)?;
+            }
+        }
+        // The source dict is kept alive by the entry so its address is not reused.
+        self.globals_bases
+            .insert(key, (globals.clone(), base.clone()));
+        Ok(base)
+    }
+
+    /// Put the globals the code uses into `state["globals"]`, and the
+    /// submodules it reaches through a module global (`pkg.sub.attr` needs
+    /// `pkg.sub` imported) into `state["imports"]`.
+    fn add_used_globals(
+        &mut self,
+        bv: &ByValueRefs,
+        state: &Bound<'py, PyDict>,
+        code: &Bound<'py, PyAny>,
+        globals: &Bound<'py, PyDict>,
+    ) -> PyResult<()> {
+        let py = self.py;
+        let used = used_names(&bv.ops, code)?;
+        if used.globals.is_empty() {
+            return Ok(());
+        }
+        let subset = PyDict::new(py);
+        let mut imports: Option<Bound<'py, PyList>> = None;
+        for name in &used.globals {
+            let Some(value) = globals.get_item(name)? else {
+                continue;
+            };
+            if let Ok(module) = value.cast::<PyModule>() {
+                self.find_submodules(bv, module, &used.all_names, &mut imports)?;
+            }
+            subset.set_item(name, value)?;
+        }
+        if !subset.is_empty() {
+            state.set_item(intern!(py, "globals"), subset)?;
+        }
+        if let Some(imports) = imports {
+            state.set_item(intern!(py, "imports"), PyTuple::new(py, imports.iter())?)?;
+        }
+        Ok(())
+    }
+
+    /// Submodules of `module` that are imported now and named in the code
+    /// (`os.path`, `concurrent.futures`), one level and then deeper.
+    fn find_submodules(
+        &self,
+        bv: &ByValueRefs,
+        module: &Bound<'py, PyModule>,
+        names: &[Bound<'py, PyString>],
+        imports: &mut Option<Bound<'py, PyList>>,
+    ) -> PyResult<()> {
+        let py = self.py;
+        let sys_modules = bv.sys_modules.bind(py);
+        let mut prefixes = vec![module.name()?.to_str()?.to_owned()];
+        while let Some(prefix) = prefixes.pop() {
+            for name in names {
+                let candidate = format!("{prefix}.{}", name.to_str()?);
+                if sys_modules.contains(&candidate)? {
+                    let list = imports.get_or_insert_with(|| PyList::empty(py));
+                    if !list.contains(&candidate)? {
+                        list.append(&candidate)?;
+                        prefixes.push(candidate);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

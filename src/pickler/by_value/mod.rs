@@ -1,0 +1,380 @@
+//! Pickling by value: the one place that decides what cannot go by name, and
+//! the writer for what goes by value.
+//!
+//! A function or class goes by value when importing
+//! `sys.modules[obj.__module__]` + `obj.__qualname__` would not give back the
+//! very same object (lambdas, `<locals>`, `__main__`, run-time objects,
+//! missing or wrong names), or when its module is registered
+//! (`register_pickle_by_value`, `dumps(by_value=...)`). Everything else
+//! goes by reference, through the stdlib-exact `save_global`.
+//!
+//! Every by-value object is written as `constructor(*args)` followed, once
+//! it is in the memo, by `setter(obj, state)` (see `save_rebuilt`). While the
+//! constructor arguments of any by-value object are being written, the
+//! setter calls are queued ("deferred") and written only when the outermost
+//! one is complete: the state of a method may refer to the class whose
+//! namespace holds it, and a cell may hold the function it closes over.
+//!
+//! - `function.rs`: functions (code, globals the code uses, cells, metadata);
+//! - `code.rs`: code objects and the bytecode scan for used global names;
+//! - this file: the decision, classes, modules, cells, the deferral queue.
+
+mod code;
+mod function;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PySet, PyString, PyTuple};
+
+use super::writer::Writer;
+use crate::opcodes::*;
+
+/// Python objects the by-value writer needs, looked up on first use (so
+/// that plain-data pickling never imports `dis` or anypickle's helpers).
+pub(crate) struct ByValueRefs {
+    /// Reconstructors (wire format: `anypickle._reconstruct.<name>`).
+    function: Py<PyAny>,
+    function_state: Py<PyAny>,
+    cell: Py<PyAny>,
+    cell_state: Py<PyAny>,
+    code: Py<PyAny>,
+    make_class: Py<PyAny>,
+    class_state: Py<PyAny>,
+    module: Py<PyAny>,
+    module_state: Py<PyAny>,
+    import_module: Py<PyAny>,
+    /// Helpers in `anypickle._byvalue`.
+    describe_class: Py<PyAny>,
+    reduce_unfindable: Py<PyAny>,
+    reduce_failed: Py<PyAny>,
+    stable_constants: Py<PyAny>,
+    registry: Py<PySet>,
+    sys_modules: Py<PyDict>,
+    /// "3.11": the bytecode version written into every code object.
+    python_version: Py<PyString>,
+    ops: code::NameOps,
+    /// `types.CodeType`'s parameters as attribute names, in order.
+    code_fields: Vec<Py<PyString>>,
+}
+
+static BY_VALUE_REFS: PyOnceLock<ByValueRefs> = PyOnceLock::new();
+
+impl ByValueRefs {
+    pub(crate) fn get(py: Python<'_>) -> PyResult<&ByValueRefs> {
+        BY_VALUE_REFS.get_or_try_init(py, || Self::load(py))
+    }
+
+    fn load(py: Python<'_>) -> PyResult<ByValueRefs> {
+        let rc = py.import("anypickle._reconstruct")?;
+        let helpers = py.import("anypickle._byvalue")?;
+        let get = |m: &Bound<'_, PyModule>, name: &str| -> PyResult<Py<PyAny>> {
+            Ok(m.getattr(name)?.unbind())
+        };
+        Ok(ByValueRefs {
+            function: get(&rc, "function")?,
+            function_state: get(&rc, "function_state")?,
+            cell: get(&rc, "cell")?,
+            cell_state: get(&rc, "cell_state")?,
+            code: get(&rc, "code")?,
+            make_class: get(&rc, "make_class")?,
+            class_state: get(&rc, "class_state")?,
+            module: get(&rc, "module")?,
+            module_state: get(&rc, "module_state")?,
+            import_module: py.import("importlib")?.getattr("import_module")?.unbind(),
+            describe_class: get(&helpers, "describe_class")?,
+            reduce_unfindable: get(&helpers, "reduce_unfindable")?,
+            reduce_failed: get(&helpers, "reduce_failed")?,
+            stable_constants: get(&helpers, "stable_constants")?,
+            registry: helpers.getattr("_registry")?.cast_into()?.unbind(),
+            sys_modules: py.import("sys")?.getattr("modules")?.cast_into()?.unbind(),
+            python_version: rc.getattr("PYTHON_VERSION")?.cast_into()?.unbind(),
+            ops: code::NameOps::load(py)?,
+            code_fields: code::code_fields(py),
+        })
+    }
+}
+
+/// One `setter(obj, state)` call waiting for the outermost by-value
+/// constructor to be complete.
+pub(super) struct Deferred<'py> {
+    setter: Bound<'py, PyAny>,
+    obj: Bound<'py, PyAny>,
+    state: Bound<'py, PyAny>,
+}
+
+fn repr(obj: &Bound<'_, PyAny>) -> String {
+    obj.repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| "<unrepresentable object>".into())
+}
+
+impl<'py> Writer<'py, '_> {
+    pub(super) fn by_value_refs(&self) -> PyResult<&'py ByValueRefs> {
+        ByValueRefs::get(self.py)
+    }
+
+    /// Whether `module_name` (or a parent package) is registered for
+    /// pickling by value, globally or for this call.
+    fn module_registered(&self, bv: &ByValueRefs, module_name: &str) -> PyResult<bool> {
+        let within = |registered: &str| {
+            module_name == registered
+                || (module_name.starts_with(registered)
+                    && module_name.as_bytes().get(registered.len()) == Some(&b'.'))
+        };
+        if self.by_value_modules.iter().any(|m| within(m)) {
+            return Ok(true);
+        }
+        let registry = bv.registry.bind(self.py);
+        if registry.is_empty() {
+            return Ok(false);
+        }
+        for name in registry.iter() {
+            if within(name.cast::<PyString>()?.to_str()?) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The decision for functions and classes: false when the object can be
+    /// found again, as the same object, at its module and qualified name.
+    pub(super) fn wants_by_value(&self, obj: &Bound<'py, PyAny>) -> PyResult<bool> {
+        let py = self.py;
+        let bv = self.by_value_refs()?;
+        let Some(module_name) = obj.getattr_opt(intern!(py, "__module__"))? else {
+            return Ok(true);
+        };
+        let Ok(module_name) = module_name.cast_into::<PyString>() else {
+            return Ok(true);
+        };
+        let module_str = module_name.to_str()?;
+        if module_str == "__main__" || self.module_registered(bv, module_str)? {
+            return Ok(true);
+        }
+        let Some(qualname) = obj.getattr_opt(intern!(py, "__qualname__"))? else {
+            return Ok(true);
+        };
+        let Ok(qualname) = qualname.cast_into::<PyString>() else {
+            return Ok(true);
+        };
+        let qualname_str = qualname.to_str()?;
+        if qualname_str.contains('<') {
+            // `<locals>`, `<lambda>`, `<genexpr>`: never reachable by name.
+            return Ok(true);
+        }
+        let module = match bv.sys_modules.bind(py).get_item(&module_name)? {
+            Some(m) if !m.is_none() => m,
+            _ => {
+                // SAFETY: `module_name` is a live str; PyImport_Import returns
+                // a new reference or null with an exception set.
+                let imported = unsafe {
+                    Bound::from_owned_ptr_or_err(py, ffi::PyImport_Import(module_name.as_ptr()))
+                };
+                match imported {
+                    Ok(m) => m,
+                    Err(_) => return Ok(true),
+                }
+            }
+        };
+        let mut current = module;
+        for part in qualname_str.split('.') {
+            match current.getattr_opt(part)? {
+                Some(next) => current = next,
+                None => return Ok(true),
+            }
+        }
+        Ok(!current.is(obj))
+    }
+
+    /// A class (an instance of `type` or of a metaclass): by reference when
+    /// it can be found again, else by value.
+    pub(super) fn save_class(&mut self, cls: &Bound<'py, PyAny>) -> PyResult<()> {
+        // SAFETY: `cls` is a type object (checked by the caller); reads its flags.
+        let heap_type = unsafe {
+            ffi::PyType_GetFlags(cls.as_ptr() as *mut ffi::PyTypeObject) & ffi::Py_TPFLAGS_HEAPTYPE
+                != 0
+        };
+        // Static types (builtins, C extension types) can only go by name.
+        if !heap_type || !self.wants_by_value(cls)? {
+            return self.save_global(cls, None);
+        }
+        let py = self.py;
+        let bv = self.by_value_refs()?;
+        let described = bv.describe_class.bind(py).call1((cls,))?;
+        let (args, state): (Bound<'py, PyTuple>, Bound<'py, PyAny>) = described.extract()?;
+        let state = (!state.is_none()).then(|| (bv.class_state.bind(py).clone(), state));
+        self.save_rebuilt(cls, bv.make_class.bind(py), &args, state)
+    }
+
+    /// A closure cell: an empty cell, then its contents (if any) as state.
+    pub(super) fn save_cell(&mut self, cell: &Bound<'py, PyAny>) -> PyResult<()> {
+        let py = self.py;
+        let bv = self.by_value_refs()?;
+        // SAFETY: `cell` is a cell object; PyCell_Get returns a new reference,
+        // or null without an exception for an empty cell.
+        let contents = unsafe { Bound::from_owned_ptr_or_opt(py, ffi::PyCell_Get(cell.as_ptr())) };
+        let state = contents.map(|c| (bv.cell_state.bind(py).clone(), c));
+        self.save_rebuilt(cell, bv.cell.bind(py), &PyTuple::empty(py), state)
+    }
+
+    /// A module: `importlib.import_module(name)` when importing the name gives
+    /// this very module back; by value (a new module object and its
+    /// attributes) when it is registered or was made at run time.
+    pub(super) fn save_module(&mut self, module: &Bound<'py, PyAny>) -> PyResult<()> {
+        let py = self.py;
+        let bv = self.by_value_refs()?;
+        let name = module.getattr(intern!(py, "__name__"))?;
+        let name_str = name.cast::<PyString>()?.to_str()?.to_owned();
+        let importable = name_str != "__main__"
+            && !self.module_registered(bv, &name_str)?
+            && bv
+                .sys_modules
+                .bind(py)
+                .get_item(&name)?
+                .is_some_and(|m| m.is(module));
+        if importable {
+            let rv = PyTuple::new(
+                py,
+                [
+                    bv.import_module.bind(py).clone(),
+                    PyTuple::new(py, [name])?.into_any(),
+                ],
+            )?;
+            return self.save_reduce(&rv, Some(module));
+        }
+        let attrs = PyDict::new(py);
+        for (key, value) in module.getattr(intern!(py, "__dict__"))?.cast::<PyDict>()?.iter() {
+            let skip = key.cast::<PyString>().is_ok_and(|k| {
+                matches!(
+                    k.to_str(),
+                    Ok("__builtins__" | "__loader__" | "__spec__" | "__cached__")
+                )
+            });
+            if !skip {
+                attrs.set_item(key, value)?;
+            }
+        }
+        let args = PyTuple::new(py, [name])?;
+        let state = Some((bv.module_state.bind(py).clone(), attrs.into_any()));
+        self.save_rebuilt(module, bv.module.bind(py), &args, state)
+    }
+
+    /// An object whose reduction named a global: by reference as the stdlib
+    /// does, or, when that name does not lead back to it and anypickle knows
+    /// how to rebuild it (TypeVar, NewType, type aliases, lru_cache wrappers),
+    /// by value.
+    pub(super) fn save_named(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        name: &Bound<'py, PyAny>,
+    ) -> PyResult<()> {
+        match self.save_global(obj, Some(name)) {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                let py = self.py;
+                let rv = self
+                    .by_value_refs()?
+                    .reduce_unfindable
+                    .bind(py)
+                    .call1((obj,))?;
+                if rv.is_none() {
+                    return Err(err);
+                }
+                self.save_reduce_value(obj, &rv)
+            }
+        }
+    }
+
+    /// `__reduce_ex__` raised `err`: rebuild the kinds of objects the stdlib
+    /// cannot reduce but anypickle can (property, staticmethod, classmethod,
+    /// cached_property), or give the error back.
+    pub(super) fn save_after_failed_reduce(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        err: PyErr,
+    ) -> PyResult<()> {
+        let py = self.py;
+        if !err.is_instance_of::<PyTypeError>(py) {
+            return Err(err);
+        }
+        let rv = self
+            .by_value_refs()?
+            .reduce_failed
+            .bind(py)
+            .call1((obj,))?;
+        if rv.is_none() {
+            return Err(err);
+        }
+        self.save_reduce_value(obj, &rv)
+    }
+
+    /// Write `constructor(*args)`, memoize the result as `obj`, and queue
+    /// `setter(obj, state)` (see the module comment for why it waits).
+    pub(super) fn save_rebuilt(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        constructor: &Bound<'py, PyAny>,
+        args: &Bound<'py, PyTuple>,
+        state: Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)>,
+    ) -> PyResult<()> {
+        if self.fast {
+            return Err(self.refs.pickling_error(
+                self.py,
+                format!(
+                    "can't pickle {} by value in fast mode (it needs the memo)",
+                    repr(obj)
+                ),
+            ));
+        }
+        let key = obj.as_ptr() as usize;
+        if !self.rebuilding.insert(key) {
+            return Err(self.refs.pickling_error(
+                self.py,
+                format!(
+                    "can't pickle {} by value: it is needed to build itself (a class \
+                     attribute or default that refers back to it in an unsupported way)",
+                    repr(obj)
+                ),
+            ));
+        }
+        self.open_constructors += 1;
+        // Everything in the arguments is memoized, even when not shared, so
+        // that e.g. one base globals dict serves every function that shared it.
+        self.revisitable_open += 1;
+        let written = (|| {
+            self.save(constructor, false)?;
+            self.save(args.as_any(), false)?;
+            self.out.byte(REDUCE)
+        })();
+        self.revisitable_open -= 1;
+        self.open_constructors -= 1;
+        self.rebuilding.remove(&key);
+        written?;
+        self.memo_put_always(obj)?;
+        if let Some((setter, state)) = state {
+            self.deferred.push_back(Deferred {
+                setter,
+                obj: obj.clone(),
+                state,
+            });
+        }
+        if self.open_constructors == 0 {
+            self.flush_deferred()?;
+        }
+        Ok(())
+    }
+
+    /// Write the queued `setter(obj, state)` calls, first queued first.
+    fn flush_deferred(&mut self) -> PyResult<()> {
+        while let Some(d) = self.deferred.pop_front() {
+            self.save(&d.setter, false)?;
+            self.save(&d.obj, false)?;
+            self.save(&d.state, false)?;
+            self.out.write(&[TUPLE2, REDUCE, POP])?;
+        }
+        Ok(())
+    }
+}
