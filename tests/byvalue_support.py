@@ -75,6 +75,39 @@ data = datas[0]
 """
 
 
+_RUN_CHECK = """
+import linecache as _bv_linecache
+
+_bv_check = {source!r}
+_bv_linecache.cache["<check>"] = (len(_bv_check), None, _bv_check.splitlines(True), "<check>")
+try:
+    exec(compile(_bv_check, "<check>", "exec"), globals())
+except Exception as _bv_exc:
+    import re as _bv_re
+    import traceback as _bv_traceback
+
+    _bv_traceback.print_exc()
+    _bv_where = None
+    _bv_tb = _bv_exc.__traceback__
+    while _bv_tb is not None:
+        if _bv_tb.tb_frame.f_code.co_filename == "<check>":
+            _bv_where = (_bv_tb.tb_frame, _bv_tb.tb_lineno)
+        _bv_tb = _bv_tb.tb_next
+    if _bv_where is not None:
+        _bv_frame, _bv_line = _bv_where
+        _bv_text = _bv_check.splitlines()[_bv_line - 1].strip()
+        print(f"failing check line {{_bv_line}}: {{_bv_text}}", file=sys.stderr)
+        for _bv_name in dict.fromkeys(_bv_re.findall(r"[A-Za-z_][A-Za-z0-9_]*", _bv_text)):
+            if _bv_name in _bv_frame.f_locals:
+                try:
+                    _bv_value = repr(_bv_frame.f_locals[_bv_name])[:300]
+                except Exception as _bv_repr_exc:
+                    _bv_value = f"<repr failed: {{_bv_repr_exc!r}}>"
+                print(f"    {{_bv_name}} = {{_bv_value}}", file=sys.stderr)
+    sys.exit(1)
+"""
+
+
 def _temp_path(suffix):
     fd, path = tempfile.mkstemp(prefix="anypickle-byvalue-", suffix=suffix)
     os.close(fd)
@@ -96,8 +129,10 @@ def dumps_in_fresh_process(define_code, exprs, protocol=5, *, options="", env=No
         expr, proto = (item, protocol) if isinstance(item, str) else item
         extra = f", {options}" if options else ""
         lines.append(f"_bv_results.append(_bv_anypickle.dumps(({expr}), protocol={proto}{extra}))")
-    code = textwrap.dedent(define_code).strip("\n") + "\n" + _DUMP_FOOTER.format(
-        dump_lines="\n".join(lines)
+    code = (
+        textwrap.dedent(define_code).strip("\n")
+        + "\n"
+        + _DUMP_FOOTER.format(dump_lines="\n".join(lines))
     )
     out_path = _temp_path(".out")
     try:
@@ -131,7 +166,11 @@ def load_in_fresh_process(data, check_code, *, raw=False, env=None):
 
     datas = [data] if isinstance(data, (bytes, bytearray)) else list(data)
     load_line = "" if raw else "obj = load(data)"
-    code = _LOAD_HEADER.format(load_line=load_line) + "\n" + textwrap.dedent(check_code)
+    # The check code runs through exec with its source in linecache, so that a failing
+    # assert shows its line in the child's traceback.
+    code = _LOAD_HEADER.format(load_line=load_line) + _RUN_CHECK.format(
+        source=textwrap.dedent(check_code).strip("\n") + "\n"
+    )
     in_path = _temp_path(".in")
     try:
         with open(in_path, "wb") as f:

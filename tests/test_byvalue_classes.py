@@ -730,7 +730,9 @@ def test_pep695_classes_and_type_aliases(proto):
         h = Holder("a", 1)
         assert (h.k, h.v) == ("a", 1)
     """
-    roundtrip_in_fresh_processes(define, "(Pair, IntList, Stack, Local, Holder, stack)", check, proto)
+    roundtrip_in_fresh_processes(
+        define, "(Pair, IntList, Stack, Local, Holder, stack)", check, proto
+    )
 
 
 @pytest.mark.parametrize("proto", PROTOS)

@@ -265,7 +265,8 @@ def test_function_metadata(proto):
     check = """
         f, g = obj
         assert f(0, e=5) == [0, 1, "c", (), 2.0, 5, {}]
-        assert f(0, 9, "z", 7, 8, d=1.5, e=6, extra=True) == [0, 9, "z", (7, 8), 1.5, 6, {"extra": True}]
+        got = f(0, 9, "z", 7, 8, d=1.5, e=6, extra=True)
+        assert got == [0, 9, "z", (7, 8), 1.5, 6, {"extra": True}]
         assert f.__name__ == "f"
         assert f.__qualname__ == "make.<locals>.f"
         assert f.__module__ == "__main__"

@@ -61,6 +61,8 @@ def _picklable_cases():
     cases = []
     with corpus.extension_codes():
         for entry_id, obj in ENTRIES:
+            if entry_id.startswith(corpus.BY_VALUE_PREFIX):
+                continue  # functions rebuilt by value are new objects: checked elsewhere
             for protocol in PROTOCOLS:
                 try:
                     pickle.dumps(obj, protocol)

@@ -336,25 +336,14 @@ def test_non_callable_buffer_callback_raises_like_stdlib():
 # --------------------------------------------------------------------------------------
 
 
-def _local_function():
-    def inner():
-        return 1
-
-    return inner
-
-
 @pytest.mark.parametrize(
     "make",
     [
         pytest.param(threading.Lock, id="lock"),
         pytest.param(threading.RLock, id="rlock"),
         pytest.param(lambda: (i for i in range(3)), id="generator"),
-        pytest.param(lambda: lambda: 0, id="local-lambda"),
-        pytest.param(_local_function, id="local-function"),
-        pytest.param(lambda: sys, id="module"),
         pytest.param(lambda: iter(corpus.module_generator()), id="module-generator"),
         pytest.param(lambda: [1, {"deep": [threading.Lock()]}], id="nested-lock"),
-        pytest.param(lambda: corpus.MODULE_LAMBDA, id="module-level-lambda"),
     ],
 )
 @pytest.mark.parametrize("protocol", PROTOCOLS)

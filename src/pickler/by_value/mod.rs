@@ -27,7 +27,7 @@ use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PySet, PyString, PyTuple};
+use pyo3::types::{PyDict, PySet, PyString, PyTuple, PyType};
 
 use super::writer::Writer;
 use crate::opcodes::*;
@@ -180,13 +180,31 @@ impl<'py> Writer<'py, '_> {
             }
         };
         let mut current = module;
-        for part in qualname_str.split('.') {
+        for (i, part) in qualname_str.split('.').enumerate() {
+            // A method found through a class that itself goes by value (say,
+            // one moved into `__main__`) must come along with that class.
+            if i > 0 && current.is_instance_of::<PyType>() && self.module_goes_by_value(&current)? {
+                return Ok(true);
+            }
             match current.getattr_opt(part)? {
                 Some(next) => current = next,
                 None => return Ok(true),
             }
         }
         Ok(!current.is(obj))
+    }
+
+    /// Whether `obj.__module__` is `__main__` or registered for by-value
+    /// pickling (what makes everything defined in it go by value).
+    fn module_goes_by_value(&self, obj: &Bound<'py, PyAny>) -> PyResult<bool> {
+        let Some(module_name) = obj.getattr_opt(intern!(self.py, "__module__"))? else {
+            return Ok(false);
+        };
+        let Ok(module_name) = module_name.cast_into::<PyString>() else {
+            return Ok(false);
+        };
+        let module_str = module_name.to_str()?;
+        Ok(module_str == "__main__" || self.module_registered(self.by_value_refs()?, module_str)?)
     }
 
     /// A class (an instance of `type` or of a metaclass): by reference when
