@@ -52,6 +52,8 @@ def outcome(make_pickler, obj):
     buf = io.BytesIO()
     try:
         make_pickler(buf).dump(obj)
+    except anypickle.PicklingTypeError:
+        return ("error", TypeError)  # the stdlib's TypeError, with a path added
     except Exception as exc:
         return ("error", type(exc))
     return ("ok", buf.getvalue())

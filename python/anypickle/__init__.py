@@ -38,6 +38,7 @@ from anypickle._errors import (
     PickleTypeError,
     PickleUnicodeDecodeError,
     PickleValueError,
+    PicklingTypeError,
 )
 from anypickle._pickler import Pickler
 from anypickle._unpickler import Unpickler
@@ -59,6 +60,7 @@ __all__ = [
     "PickleValueError",
     "Pickler",
     "PicklingError",
+    "PicklingTypeError",
     "Unpickler",
     "UnpicklingError",
     "dump",

@@ -23,7 +23,7 @@ Example:
 
 from __future__ import annotations
 
-from pickle import UnpicklingError
+from pickle import PicklingError, UnpicklingError
 
 
 class PickleValueError(UnpicklingError, ValueError):
@@ -57,3 +57,13 @@ __all__ = [
     "PickleUnicodeDecodeError",
     "PickleValueError",
 ]
+
+
+class PicklingTypeError(PicklingError, TypeError):
+    """An object deep inside what was being pickled cannot be pickled.
+
+    Raised by the writer instead of the ``TypeError`` the object's own
+    reduction raised (e.g. "cannot pickle '_thread.lock' object"), with the
+    path to it appended: ``"... (at obj.handlers[0].__closure__[1])"``. It is
+    still a ``TypeError``, as the stdlib's error was.
+    """

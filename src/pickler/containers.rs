@@ -11,7 +11,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PySet, PyTuple};
 
-use super::writer::{builtin_type, type_of, Writer};
+use super::writer::{builtin_type, type_of, PathStep, Writer};
 use crate::opcodes::*;
 
 impl<'py> Writer<'py, '_> {
@@ -56,8 +56,9 @@ impl<'py> Writer<'py, '_> {
 
     fn save_tuple_items(&mut self, t: &Bound<'py, PyTuple>) -> PyResult<()> {
         // Tuples are immutable: the length cannot change under us.
-        for item in t.iter() {
-            self.save_item(&item)?;
+        for (i, item) in t.iter().enumerate() {
+            self.save_item(&item)
+                .map_err(|e| self.at(e, PathStep::Index(i)))?;
         }
         Ok(())
     }
@@ -108,7 +109,8 @@ impl<'py> Writer<'py, '_> {
     fn batch_list_exact(&mut self, list: &Bound<'py, PyList>) -> PyResult<()> {
         if list.len() == 1 {
             if let Some(item) = self.list_item(list, 0) {
-                self.save(&item, false)?;
+                self.save(&item, false)
+                    .map_err(|e| self.at(e, PathStep::Index(0)))?;
             }
             return self.out.byte(APPEND);
         }
@@ -117,7 +119,8 @@ impl<'py> Writer<'py, '_> {
             self.out.byte(MARK)?;
             let mut this_batch = 0;
             while let Some(item) = self.list_item(list, total) {
-                self.save_item(&item)?;
+                self.save_item(&item)
+                    .map_err(|e| self.at(e, PathStep::Index(total)))?;
                 total += 1;
                 this_batch += 1;
                 if this_batch == BATCHSIZE {
@@ -229,7 +232,8 @@ impl<'py> Writer<'py, '_> {
         if dict_size == 1 {
             if let Some((k, v)) = self.dict_next(dict, &mut pos) {
                 self.save(&k, false)?;
-                self.save(&v, false)?;
+                self.save(&v, false)
+                    .map_err(|e| self.at(e, PathStep::Key(k)))?;
             }
             return self.out.byte(SETITEM);
         }
@@ -238,7 +242,8 @@ impl<'py> Writer<'py, '_> {
             let mut i = 0;
             while let Some((k, v)) = self.dict_next(dict, &mut pos) {
                 self.save_item(&k)?;
-                self.save_item(&v)?;
+                self.save_item(&v)
+                    .map_err(|e| self.at(e, PathStep::Key(k)))?;
                 i += 1;
                 if i == BATCHSIZE {
                     break;
@@ -267,7 +272,8 @@ impl<'py> Writer<'py, '_> {
         let mut pos: ffi::Py_ssize_t = 0;
         while let Some((k, v)) = self.dict_next(dict, &mut pos) {
             self.save(&k, false)?;
-            self.save(&v, false)?;
+            self.save(&v, false)
+                .map_err(|e| self.at(e, PathStep::Key(k)))?;
             self.out.byte(SETITEM)?;
             // SAFETY: as above.
             if unsafe { ffi::PyDict_Size(dict.as_ptr()) } != dict_size {

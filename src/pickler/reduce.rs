@@ -9,7 +9,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
-use super::writer::Writer;
+use super::writer::{PathStep, Writer};
 use crate::opcodes::*;
 
 /// The parts of a reduce tuple `(callable, args[, state[, listitems[,
@@ -119,6 +119,20 @@ impl<'py> Writer<'py, '_> {
         })
     }
 
+    /// An error from saving an object's state: a failing `__dict__` entry
+    /// `['name']` reads better as the attribute `.name`.
+    #[cold]
+    fn state_error(&mut self, err: PyErr) -> PyErr {
+        if let Some(PathStep::Key(k)) = self.err_path.last() {
+            if let Ok(name) = k.cast::<PyString>() {
+                let name = name.to_string();
+                self.err_path.pop();
+                self.err_path.push(PathStep::Attr(name));
+            }
+        }
+        err
+    }
+
     /// Write a reduction of `obj` (CPython's `save_reduce`). `obj` is None
     /// when the caller does not want the result memoized.
     pub(super) fn save_reduce(
@@ -194,7 +208,8 @@ impl<'py> Writer<'py, '_> {
                         .pickling_error(self.py, "a state_setter needs the reduced object"));
                 }
                 (None, _) => {
-                    self.save(state, false)?;
+                    self.save(state, false)
+                        .map_err(|e| self.state_error(e))?;
                     self.out.byte(BUILD)?;
                 }
             }

@@ -87,6 +87,21 @@ pub struct Writer<'py, 'm> {
     pub(super) globals_bases: FxHashMap<usize, (Bound<'py, PyDict>, Bound<'py, PyDict>)>,
     /// By value: objects whose constructor arguments are being written.
     pub(super) rebuilding: FxHashSet<usize>,
+    /// By value: cell address → its index in the closure it was met in.
+    pub(super) cell_index: FxHashMap<usize, usize>,
+    /// Where a failure happened: path steps pushed while the error unwinds
+    /// (innermost first); turned into "(at obj[0].attr)" by `dump`.
+    pub(super) err_path: Vec<PathStep<'py>>,
+}
+
+/// One step of the path from the dumped object to the part that failed.
+pub(super) enum PathStep<'py> {
+    /// `[3]`: an item of a list or tuple.
+    Index(usize),
+    /// `['key']`: a dict value.
+    Key(Bound<'py, PyAny>),
+    /// `.name`: an attribute (instance state, function parts).
+    Attr(String),
 }
 
 /// The Python type of `obj`, for identity comparisons with the built-in types.
@@ -138,14 +153,82 @@ impl<'py, 'm> Writer<'py, 'm> {
             deferred: VecDeque::new(),
             globals_bases: FxHashMap::default(),
             rebuilding: FxHashSet::default(),
+            cell_index: FxHashMap::default(),
+            err_path: Vec::new(),
         })
     }
 
     /// Write a whole pickle of `obj`: PROTO header, the object, STOP.
     pub fn dump(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+        self.err_path.clear();
         let result = self.dump_inner(obj);
         self.out.framing = false;
-        result
+        result.map_err(|e| self.locate_error(e))
+    }
+
+    /// Record that an error came out of the part of the current object
+    /// reached through `step` (only on the error path: costs nothing otherwise).
+    #[cold]
+    pub(super) fn at(&mut self, err: PyErr, step: PathStep<'py>) -> PyErr {
+        self.err_path.push(step);
+        err
+    }
+
+    /// Name where a refusal happened: a `PicklingError` or a "cannot pickle"
+    /// `TypeError` from
+    /// deep inside the object becomes a `pickle.PicklingError` (also a
+    /// `TypeError` when it was one) whose message ends with the path, e.g.
+    /// "cannot pickle '_thread.lock' object (at obj.handlers[0].__closure__[1])".
+    /// Other exceptions (the user's own) propagate unchanged.
+    #[cold]
+    fn locate_error(&mut self, err: PyErr) -> PyErr {
+        let py = self.py;
+        if self.err_path.is_empty() {
+            return err;
+        }
+        // A TypeError counts when it is a refusal ("cannot pickle 'X' object",
+        // from object.__reduce_ex__ and most C types), not any TypeError a
+        // user's reducer raised.
+        let is_type_error = err.is_instance_of::<pyo3::exceptions::PyTypeError>(py)
+            && err
+                .value(py)
+                .str()
+                .is_ok_and(|m| m.to_str().is_ok_and(|m| m.starts_with("cannot pickle")));
+        if !is_type_error && !err.is_instance(py, self.refs.pickling_error.bind(py)) {
+            return err;
+        }
+        let mut path = String::from("obj");
+        for step in self.err_path.iter().rev() {
+            match step {
+                PathStep::Index(i) => path.push_str(&format!("[{i}]")),
+                PathStep::Key(k) => {
+                    let key = k.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into());
+                    path.push_str(&format!("[{key}]"));
+                }
+                PathStep::Attr(a) => {
+                    path.push('.');
+                    path.push_str(a);
+                }
+            }
+        }
+        self.err_path.clear();
+        let message = format!("{} (at {path})", err.value(py));
+        let class = if is_type_error {
+            py.import("anypickle._errors")
+                .and_then(|m| m.getattr("PicklingTypeError"))
+                .ok()
+        } else {
+            Some(self.refs.pickling_error.bind(py).clone().into_any())
+        };
+        let Some(class) = class else { return err };
+        match class.call1((message,)) {
+            Ok(new) => {
+                let new_err = PyErr::from_value(new);
+                new_err.set_cause(py, Some(err));
+                new_err
+            }
+            Err(_) => err,
+        }
     }
 
     fn dump_inner(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {

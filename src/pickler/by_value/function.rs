@@ -94,6 +94,12 @@ impl<'py> Writer<'py, '_> {
             }
         }
 
+        if let Some(cells) = closure.as_ref().and_then(|c| c.cast::<PyTuple>().ok()) {
+            // Remembered only to name `__closure__[i]` if a cell's contents fail.
+            for (i, cell) in cells.iter().enumerate() {
+                self.cell_index.insert(cell.as_ptr() as usize, i);
+            }
+        }
         let closure = closure.unwrap_or_else(|| py.None().into_bound(py));
         let args = PyTuple::new(py, [code, base_globals.into_any(), name, closure])?;
         let state = (bv.function_state.bind(py).clone(), state.into_any());

@@ -29,7 +29,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PySet, PyString, PyTuple, PyType};
 
-use super::writer::Writer;
+use super::writer::{PathStep, Writer};
 use crate::opcodes::*;
 
 /// Python objects the by-value writer needs, looked up on first use (so
@@ -390,9 +390,59 @@ impl<'py> Writer<'py, '_> {
         while let Some(d) = self.deferred.pop_front() {
             self.save(&d.setter, false)?;
             self.save(&d.obj, false)?;
-            self.save(&d.state, false)?;
+            self.save(&d.state, false)
+                .map_err(|e| self.state_error_path(e, &d))?;
             self.out.write(&[TUPLE2, REDUCE, POP])?;
         }
         Ok(())
+    }
+
+    /// Rewrite the path of an error from a by-value object's state in terms
+    /// of the object: `['globals']['x']` → `.__globals__['x']`, a class's
+    /// `['attrs']['x']` → `.x`, a cell's contents → `.__closure__[i]`.
+    #[cold]
+    fn state_error_path(&mut self, err: PyErr, d: &Deferred<'py>) -> PyErr {
+        let Ok(bv) = self.by_value_refs() else {
+            return err;
+        };
+        let py = self.py;
+        let last_key = |path: &Vec<PathStep<'py>>| -> Option<String> {
+            match path.last() {
+                Some(PathStep::Key(k)) => k.cast::<PyString>().ok().map(|s| s.to_string()),
+                _ => None,
+            }
+        };
+        if d.setter.is(bv.cell_state.bind(py)) {
+            let label = match self.cell_index.get(&(d.obj.as_ptr() as usize)) {
+                Some(i) => format!("__closure__[{i}]"),
+                None => "cell_contents".to_owned(),
+            };
+            self.err_path.push(PathStep::Attr(label));
+        } else if d.setter.is(bv.function_state.bind(py)) {
+            if let Some(key) = last_key(&self.err_path) {
+                let attr = match key.as_str() {
+                    "globals" => "__globals__",
+                    "defaults" => "__defaults__",
+                    "kwdefaults" => "__kwdefaults__",
+                    "annotations" => "__annotations__",
+                    "dict" => "__dict__",
+                    _ => return err,
+                };
+                self.err_path.pop();
+                self.err_path.push(PathStep::Attr(attr.to_owned()));
+            }
+        } else {
+            // Class and module state: `{"attrs": {name: value}}` / `{name: value}`.
+            if last_key(&self.err_path).as_deref() == Some("attrs")
+                && d.setter.is(bv.class_state.bind(py))
+            {
+                self.err_path.pop();
+            }
+            if let Some(name) = last_key(&self.err_path) {
+                self.err_path.pop();
+                self.err_path.push(PathStep::Attr(name));
+            }
+        }
+        err
     }
 }
