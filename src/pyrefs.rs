@@ -49,8 +49,14 @@ impl PyRefs {
         Ok(PyRefs {
             dataclass_field_marker: dc_type("_FIELD_BASE")?,
             dataclass_singletons: [
-                (dc_type("_MISSING_TYPE")?, PyString::intern(py, "MISSING").unbind()),
-                (dc_type("_KW_ONLY_TYPE")?, PyString::intern(py, "KW_ONLY").unbind()),
+                (
+                    dc_type("_MISSING_TYPE")?,
+                    PyString::intern(py, "MISSING").unbind(),
+                ),
+                (
+                    dc_type("_KW_ONLY_TYPE")?,
+                    PyString::intern(py, "KW_ONLY").unbind(),
+                ),
             ],
             copyreg_dispatch_table: copyreg.getattr("dispatch_table")?.cast_into()?.unbind(),
             extension_registry: copyreg

@@ -28,9 +28,8 @@ import sys
 import textwrap
 import types
 
-import pytest
-
 import anypickle
+import pytest
 
 try:
     import numpy

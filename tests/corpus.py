@@ -5,10 +5,10 @@ pytest ids.  Entries whose id starts with ``unpicklable:`` are objects the
 stdlib refuses to pickle (at least at some protocol): for those, anypickle
 must raise the same exception class.  Entries whose id starts with
 ``byvalue:`` are objects the stdlib refuses or cannot find again by name and
-anypickle pickles by value (checked with ``by_value_equivalent``).  Any other entry may still be refused by
-the stdlib at some protocols (``__slots__`` at protocols 0-1, ``PickleBuffer``
-below protocol 5, ...); the differential tests ask the stdlib which protocols
-work instead of hard-coding it.
+anypickle pickles by value (checked with ``by_value_equivalent``).  Any other
+entry may still be refused by the stdlib at some protocols (``__slots__`` at
+protocols 0-1, ``PickleBuffer`` below protocol 5, ...); the differential tests
+ask the stdlib which protocols work instead of hard-coding it.
 
 The classes are defined at module level (module ``corpus``) so that they are
 pickled by reference.  Importing this module registers ``Registered`` with

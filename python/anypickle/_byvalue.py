@@ -64,7 +64,9 @@ def register_pickle_by_value(module: types.ModuleType) -> None:
     if not isinstance(module, types.ModuleType):
         raise ValueError(f"input should be a module, not {module!r}")
     if module.__name__ not in sys.modules:
-        raise ValueError(f"{module!r} was not imported correctly, have you used an `import` statement to access it?")
+        raise ValueError(
+            f"{module!r} is not in sys.modules: import it with an import statement first"
+        )
     _registry.add(module.__name__)
 
 
@@ -190,7 +192,11 @@ def class_id(cls: type) -> str:
     digest = hashlib.sha256()
     digest.update(f"{cls.__module__}\0{cls.__qualname__}\0".encode("utf-8", "surrogatepass"))
     for base in cls.__bases__:
-        digest.update(f"{getattr(base, '__module__', '')}.{base.__qualname__}\0".encode("utf-8", "surrogatepass"))
+        digest.update(
+            f"{getattr(base, '__module__', '')}.{base.__qualname__}\0".encode(
+                "utf-8", "surrogatepass"
+            )
+        )
     for key in sorted(vars(cls)):
         digest.update(key.encode("utf-8", "surrogatepass") + b"\0")
         func = _underlying_function(vars(cls)[key])
@@ -230,16 +236,18 @@ def _refers_to(value: Any, cls: type) -> bool:
         return any(v is cls or isinstance(v, cls) for v in value)
     if type(value) is dict:
         return any(
-            v is cls or isinstance(v, cls) or k is cls or isinstance(k, cls) for k, v in value.items()
+            v is cls or isinstance(v, cls) or k is cls or isinstance(k, cls)
+            for k, v in value.items()
         )
     return False
 
 
 def _is_created_descriptor(cls: type, value: Any) -> bool:
     """Slot members and ``__dict__``/``__weakref__`` getsets that ``type()`` makes."""
-    return isinstance(value, (types.MemberDescriptorType, types.GetSetDescriptorType)) and getattr(
-        value, "__objclass__", None
-    ) is cls
+    return (
+        isinstance(value, (types.MemberDescriptorType, types.GetSetDescriptorType))
+        and getattr(value, "__objclass__", None) is cls
+    )
 
 
 def _inherited(cls: type, key: str) -> Any:
@@ -328,7 +336,9 @@ def _abc_registry(cls: type) -> list[type]:
     except (AttributeError, TypeError):
         registry = getattr(cls, "_abc_registry", ())
     classes = [ref() for ref in registry]
-    return sorted((c for c in classes if c is not None), key=lambda c: (c.__module__, c.__qualname__))
+    return sorted(
+        (c for c in classes if c is not None), key=lambda c: (c.__module__, c.__qualname__)
+    )
 
 
 # ----------------------------------------------------------------------------------
@@ -372,11 +382,17 @@ def reduce_unfindable(obj: Any) -> tuple[Any, ...] | None:
     if found is not None:
         return found
     if isinstance(obj, typing.NewType):
-        return (_reconstruct.with_module, (obj.__module__, typing.NewType, (obj.__name__, obj.__supertype__), {}))
+        return (
+            _reconstruct.with_module,
+            (obj.__module__, typing.NewType, (obj.__name__, obj.__supertype__), {}),
+        )
     alias_type = getattr(typing, "TypeAliasType", None)
     if alias_type is not None and type(obj) is alias_type:
         kwargs = {"type_params": obj.__type_params__} if obj.__type_params__ else {}
-        return (_reconstruct.with_module, (obj.__module__, alias_type, (obj.__name__, obj.__value__), kwargs))
+        return (
+            _reconstruct.with_module,
+            (obj.__module__, alias_type, (obj.__name__, obj.__value__), kwargs),
+        )
     if isinstance(obj, functools._lru_cache_wrapper):  # type: ignore[attr-defined]
         params = obj.cache_parameters()
         return (_reconstruct.lru_cache, (obj.__wrapped__, params["maxsize"], params["typed"]))

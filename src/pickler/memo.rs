@@ -53,7 +53,7 @@ impl Memo {
     /// allocation (so tiny `dumps` calls allocate no table) but returning
     /// large ones to the allocator.
     pub fn reset_for_reuse(&mut self) {
-        const KEEP: usize = 1024;
+        const KEEP: usize = 16 * 1024;
         self.clear();
         if self.index.capacity() > KEEP {
             self.index.shrink_to(KEEP);

@@ -208,8 +208,7 @@ impl<'py> Writer<'py, '_> {
                         .pickling_error(self.py, "a state_setter needs the reduced object"));
                 }
                 (None, _) => {
-                    self.save(state, false)
-                        .map_err(|e| self.state_error(e))?;
+                    self.save(state, false).map_err(|e| self.state_error(e))?;
                     self.out.byte(BUILD)?;
                 }
             }

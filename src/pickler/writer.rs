@@ -202,7 +202,10 @@ impl<'py, 'm> Writer<'py, 'm> {
             match step {
                 PathStep::Index(i) => path.push_str(&format!("[{i}]")),
                 PathStep::Key(k) => {
-                    let key = k.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into());
+                    let key = k
+                        .repr()
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|_| "?".into());
                     path.push_str(&format!("[{key}]"));
                 }
                 PathStep::Attr(a) => {

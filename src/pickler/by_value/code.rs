@@ -12,6 +12,7 @@ use pyo3::types::{PyBytes, PyFrozenSet, PySet, PyString, PyTuple};
 use rustc_hash::FxHashSet;
 
 use super::super::writer::Writer;
+use crate::opcodes::REDUCE;
 
 /// The opcodes whose argument indexes `co_names` as a global (or, in class
 /// bodies, a global-or-local) name. Numbers differ per version: read from
@@ -94,10 +95,7 @@ pub(super) struct UsedNames<'py> {
     pub all_names: Vec<Bound<'py, PyString>>,
 }
 
-pub(super) fn used_names<'py>(
-    ops: &NameOps,
-    code: &Bound<'py, PyAny>,
-) -> PyResult<UsedNames<'py>> {
+pub(super) fn used_names<'py>(ops: &NameOps, code: &Bound<'py, PyAny>) -> PyResult<UsedNames<'py>> {
     let mut used = UsedNames {
         globals: Vec::new(),
         all_names: Vec::new(),
@@ -107,8 +105,12 @@ pub(super) fn used_names<'py>(
     let mut pending = vec![code.clone()];
     let py = code.py();
     while let Some(code) = pending.pop() {
-        let names = code.getattr(intern!(py, "co_names"))?.cast_into::<PyTuple>()?;
-        let bytecode = code.getattr(intern!(py, "co_code"))?.cast_into::<PyBytes>()?;
+        let names = code
+            .getattr(intern!(py, "co_names"))?
+            .cast_into::<PyTuple>()?;
+        let bytecode = code
+            .getattr(intern!(py, "co_code"))?
+            .cast_into::<PyBytes>()?;
         let mut bad_index = false;
         ops.scan(bytecode.as_bytes(), |i| match names.get_item(i) {
             Ok(name) => {
@@ -132,7 +134,9 @@ pub(super) fn used_names<'py>(
                 }
             }
         }
-        let consts = code.getattr(intern!(py, "co_consts"))?.cast_into::<PyTuple>()?;
+        let consts = code
+            .getattr(intern!(py, "co_consts"))?
+            .cast_into::<PyTuple>()?;
         // Reverse, so that popping visits nested code in source order.
         for c in consts.iter().rev() {
             if is_code(&c) {
@@ -206,7 +210,10 @@ pub(super) fn code_fields(py: Python<'_>) -> Vec<Py<PyString>> {
         FIELDS_3_10
     };
     debug_assert_eq!(names[CONSTS_FIELD], "co_consts");
-    names.iter().map(|n| PyString::intern(py, n).unbind()).collect()
+    names
+        .iter()
+        .map(|n| PyString::intern(py, n).unbind())
+        .collect()
 }
 
 impl<'py> Writer<'py, '_> {
@@ -225,8 +232,11 @@ impl<'py> Writer<'py, '_> {
             }
             fields.push(value);
         }
-        let args = PyTuple::new(py, fields)?;
-        let rv = PyTuple::new(py, [bv.code.bind(py).clone(), args.into_any()])?;
-        self.save_reduce(&rv, Some(code))
+        // `code(*fields)` written directly: a code object cannot contain
+        // itself, so none of save_reduce's checks apply.
+        self.save(bv.code.bind(py), false)?;
+        self.save_fresh_tuple(&fields)?;
+        self.out.byte(REDUCE)?;
+        self.memo_put(code)
     }
 }

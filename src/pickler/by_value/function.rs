@@ -101,9 +101,11 @@ impl<'py> Writer<'py, '_> {
             }
         }
         let closure = closure.unwrap_or_else(|| py.None().into_bound(py));
-        let args = PyTuple::new(py, [code, base_globals.into_any(), name, closure])?;
-        let state = (bv.function_state.bind(py).clone(), state.into_any());
-        self.save_rebuilt(func, bv.function.bind(py), &args, Some(state))
+        let args = [code, base_globals.into_any(), name, closure];
+        // Most lambdas need nothing after creation: no setter call at all.
+        let state =
+            (!state.is_empty()).then(|| (bv.function_state.bind(py).clone(), state.into_any()));
+        self.save_rebuilt(func, bv.function.bind(py), &args, state)
     }
 
     /// The globals dict a rebuilt function starts from: one per distinct

@@ -204,7 +204,10 @@ impl<'py> Writer<'py, '_> {
             return Ok(false);
         };
         let module_str = module_name.to_str()?;
-        Ok(module_str == "__main__" || self.module_registered(self.by_value_refs()?, module_str)?)
+        Ok(
+            module_str == "__main__"
+                || self.module_registered(self.by_value_refs()?, module_str)?,
+        )
     }
 
     /// A class (an instance of `type` or of a metaclass): by reference when
@@ -224,6 +227,7 @@ impl<'py> Writer<'py, '_> {
         let described = bv.describe_class.bind(py).call1((cls,))?;
         let (args, state): (Bound<'py, PyTuple>, Bound<'py, PyAny>) = described.extract()?;
         let state = (!state.is_none()).then(|| (bv.class_state.bind(py).clone(), state));
+        let args: Vec<Bound<'py, PyAny>> = args.iter().collect();
         self.save_rebuilt(cls, bv.make_class.bind(py), &args, state)
     }
 
@@ -235,7 +239,7 @@ impl<'py> Writer<'py, '_> {
         // or null without an exception for an empty cell.
         let contents = unsafe { Bound::from_owned_ptr_or_opt(py, ffi::PyCell_Get(cell.as_ptr())) };
         let state = contents.map(|c| (bv.cell_state.bind(py).clone(), c));
-        self.save_rebuilt(cell, bv.cell.bind(py), &PyTuple::empty(py), state)
+        self.save_rebuilt(cell, bv.cell.bind(py), &[], state)
     }
 
     /// A module: `importlib.import_module(name)` when importing the name gives
@@ -264,7 +268,11 @@ impl<'py> Writer<'py, '_> {
             return self.save_reduce(&rv, Some(module));
         }
         let attrs = PyDict::new(py);
-        for (key, value) in module.getattr(intern!(py, "__dict__"))?.cast::<PyDict>()?.iter() {
+        for (key, value) in module
+            .getattr(intern!(py, "__dict__"))?
+            .cast::<PyDict>()?
+            .iter()
+        {
             let skip = key.cast::<PyString>().is_ok_and(|k| {
                 matches!(
                     k.to_str(),
@@ -275,9 +283,8 @@ impl<'py> Writer<'py, '_> {
                 attrs.set_item(key, value)?;
             }
         }
-        let args = PyTuple::new(py, [name])?;
         let state = Some((bv.module_state.bind(py).clone(), attrs.into_any()));
-        self.save_rebuilt(module, bv.module.bind(py), &args, state)
+        self.save_rebuilt(module, bv.module.bind(py), &[name], state)
     }
 
     /// An object whose reduction named a global: by reference as the stdlib
@@ -318,11 +325,7 @@ impl<'py> Writer<'py, '_> {
         if !err.is_instance_of::<PyTypeError>(py) {
             return Err(err);
         }
-        let rv = self
-            .by_value_refs()?
-            .reduce_failed
-            .bind(py)
-            .call1((obj,))?;
+        let rv = self.by_value_refs()?.reduce_failed.bind(py).call1((obj,))?;
         if rv.is_none() {
             return Err(err);
         }
@@ -335,7 +338,7 @@ impl<'py> Writer<'py, '_> {
         &mut self,
         obj: &Bound<'py, PyAny>,
         constructor: &Bound<'py, PyAny>,
-        args: &Bound<'py, PyTuple>,
+        args: &[Bound<'py, PyAny>],
         state: Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)>,
     ) -> PyResult<()> {
         if self.fast {
@@ -364,7 +367,7 @@ impl<'py> Writer<'py, '_> {
         self.revisitable_open += 1;
         let written = (|| {
             self.save(constructor, false)?;
-            self.save(args.as_any(), false)?;
+            self.save_fresh_tuple(args)?;
             self.out.byte(REDUCE)
         })();
         self.revisitable_open -= 1;
@@ -383,6 +386,27 @@ impl<'py> Writer<'py, '_> {
             self.flush_deferred()?;
         }
         Ok(())
+    }
+
+    /// Write a tuple the writer made itself (constructor arguments): nothing
+    /// else can refer to it, so it is not memoized and never allocated.
+    pub(super) fn save_fresh_tuple(&mut self, items: &[Bound<'py, PyAny>]) -> PyResult<()> {
+        let short = self.proto >= 2 && items.len() <= 3;
+        if items.is_empty() && self.proto >= 1 {
+            return self.out.byte(EMPTY_TUPLE);
+        }
+        if !short {
+            self.out.byte(MARK)?;
+        }
+        for item in items {
+            self.save(item, false)?;
+        }
+        match (short, items.len()) {
+            (true, 1) => self.out.byte(TUPLE1),
+            (true, 2) => self.out.byte(TUPLE2),
+            (true, 3) => self.out.byte(TUPLE3),
+            _ => self.out.byte(TUPLE),
+        }
     }
 
     /// Write the queued `setter(obj, state)` calls, first queued first.
