@@ -175,6 +175,13 @@ _ENUM_DERIVED = frozenset(
 # originals are set again after creation.
 _TYPEDDICT_DERIVED = ("__required_keys__", "__optional_keys__", "__total__")
 
+# Set with setattr once the class exists: ``__abstractmethods__`` only takes
+# effect through type's setter (ABCMeta computes it from the functions'
+# ``__isabstractmethod__``, which arrives with their deferred state).
+_SET_AFTER_CREATION = frozenset({"__abstractmethods__"})
+
+_PLAIN_DATA = (str, int, float, bool, type(None), bytes, tuple)
+
 _NO_VALUE = object()
 
 
@@ -230,15 +237,20 @@ def _refers_to(value: Any, cls: type) -> bool:
 
     Such attributes cannot be in the namespace the class is created from.
     """
-    if value is cls or isinstance(value, cls):
+    def is_it(v: Any) -> bool:
+        if v is cls:
+            return True
+        try:
+            return isinstance(v, cls)
+        except TypeError:  # classes that refuse isinstance (TypedDict)
+            return False
+
+    if is_it(value):
         return True
     if type(value) in (list, tuple, set, frozenset):
-        return any(v is cls or isinstance(v, cls) for v in value)
+        return any(is_it(v) for v in value)
     if type(value) is dict:
-        return any(
-            v is cls or isinstance(v, cls) or k is cls or isinstance(k, cls)
-            for k, v in value.items()
-        )
+        return any(is_it(v) or is_it(k) for k, v in value.items())
     return False
 
 
@@ -248,6 +260,10 @@ def _is_created_descriptor(cls: type, value: Any) -> bool:
         isinstance(value, (types.MemberDescriptorType, types.GetSetDescriptorType))
         and getattr(value, "__objclass__", None) is cls
     )
+
+
+def _is_sunder(key: str) -> bool:
+    return len(key) > 2 and key[0] == key[-1] == "_" and key[1] != "_" and key[-2] != "_"
 
 
 def _inherited(cls: type, key: str) -> Any:
@@ -280,7 +296,12 @@ def describe_class(cls: type) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
         for key in list(own):
             if key in members or key in _ENUM_DERIVED:
                 del own[key]
-            elif key.startswith("_") and own[key] is _inherited(cls, key):
+            elif _is_sunder(key) and (
+                not isinstance(own[key], (types.FunctionType, staticmethod, classmethod))
+                or own[key] is _inherited(cls, key)
+            ):
+                # Enum's own bookkeeping (e.g. 3.12's bound `_iter_member_`)
+                # is made again by the metaclass; keep only user-defined hooks.
                 del own[key]
         if "_boundary_" in vars(cls) and sys.version_info >= (3, 11):
             boundary = vars(cls)["_boundary_"]
@@ -288,25 +309,33 @@ def describe_class(cls: type) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
                 kwds["boundary"] = boundary
     typeddict_meta = getattr(typing, "_TypedDictMeta", None)
     if typeddict_meta is not None and metaclass is typeddict_meta:
-        orig = own.get("__orig_bases__")
+        # ``make_class`` resolves ``typing.TypedDict`` through its
+        # ``__mro_entries__``, as a class statement does.
+        orig = own.pop("__orig_bases__", None)
         if orig and all(type(b) is typeddict_meta for b in orig):
             bases = tuple(orig)
         else:
-            bases = (typing._TypedDict,)  # type: ignore[attr-defined]
+            bases = (typing.TypedDict,)  # type: ignore[assignment]
         kwds["total"] = cls.__total__  # type: ignore[attr-defined]
         for key in _TYPEDDICT_DERIVED:
             if key in own:
                 attrs[key] = own.pop(key)
 
+    # Not in ``vars(cls)``: kept by the type itself.
+    namespace["__qualname__"] = cls.__qualname__
     for key, value in own.items():
         if key in _CREATED_BY_TYPE or _is_created_descriptor(cls, value):
             continue
-        if _refers_to(value, cls):
+        if type(value) in (set, frozenset):
+            value = _OrderedSet(type(value), value)
+        if _refers_to(value, cls) or key in _SET_AFTER_CREATION:
             attrs[key] = value
-        elif type(value) in (set, frozenset):
-            namespace[key] = _OrderedSet(type(value), value)
-        else:
-            namespace[key] = value
+            continue
+        if type(value) in _PLAIN_DATA and not key.startswith("__"):
+            # Also set again after creation: a metaclass or __init_subclass__
+            # may assign it from class keywords, which a class does not keep.
+            attrs[key] = value
+        namespace[key] = value
     if is_enum:
         # Members last, in definition order, from their values: the metaclass
         # makes them again (aliases included).

@@ -142,10 +142,13 @@ def make_class(
     cls = _classes_by_id.get(class_id)
     if cls is not None:
         return cls
-    prepared = metaclass.__prepare__(name, bases, **kwds)
+    resolved = types.resolve_bases(bases)
+    prepared = metaclass.__prepare__(name, resolved, **kwds)
     for key, value in namespace.items():
         prepared[key] = value
-    cls = metaclass(name, bases, prepared, **kwds)
+    if resolved is not bases and "__orig_bases__" not in prepared:
+        prepared["__orig_bases__"] = bases
+    cls = metaclass(name, resolved, prepared, **kwds)
     _classes_by_id[class_id] = cls
     _ids_by_class[cls] = class_id
     _fresh_classes.add(cls)

@@ -296,21 +296,32 @@ impl<'py> Writer<'py, '_> {
         obj: &Bound<'py, PyAny>,
         name: &Bound<'py, PyAny>,
     ) -> PyResult<()> {
+        // In `__main__` (or a registered module) the name would resolve in
+        // this process only: rebuild the object when anypickle knows how.
+        if self.module_goes_by_value(obj)? {
+            if let Some(rv) = self.reduce_unfindable(obj)? {
+                return self.save_reduce_value(obj, &rv);
+            }
+            return self.save_global(obj, Some(name));
+        }
         match self.save_global(obj, Some(name)) {
             Ok(()) => Ok(()),
-            Err(err) => {
-                let py = self.py;
-                let rv = self
-                    .by_value_refs()?
-                    .reduce_unfindable
-                    .bind(py)
-                    .call1((obj,))?;
-                if rv.is_none() {
-                    return Err(err);
-                }
-                self.save_reduce_value(obj, &rv)
-            }
+            Err(err) => match self.reduce_unfindable(obj)? {
+                Some(rv) => self.save_reduce_value(obj, &rv),
+                None => Err(err),
+            },
         }
+    }
+
+    /// `anypickle._byvalue.reduce_unfindable(obj)`: a by-value reduction of
+    /// an object that pickles by name, or None.
+    fn reduce_unfindable(&self, obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let rv = self
+            .by_value_refs()?
+            .reduce_unfindable
+            .bind(self.py)
+            .call1((obj,))?;
+        Ok((!rv.is_none()).then_some(rv))
     }
 
     /// `__reduce_ex__` raised `err`: rebuild the kinds of objects the stdlib
