@@ -52,6 +52,11 @@ EXCLUDED.update(
         "anypickle pickles them by value",
         "test_c_methods": "asserts that a staticmethod wrapping a C method cannot be pickled; "
         "anypickle pickles it by value",
+        # 3.13+: a local class in a NEWOBJ / NEWOBJ_EX reduction.
+        "test_unpickleable_newobj_class": "asserts that a local class cannot be pickled; "
+        "anypickle pickles it by value",
+        "test_unpickleable_newobj_ex_class": "asserts that a local class cannot be pickled; "
+        "anypickle pickles it by value",
     }
 )
 
