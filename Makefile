@@ -57,6 +57,7 @@ fuzz-python: build
 ## Side-by-side benchmark against pickle, cloudpickle and dill.
 bench: build
 	$(VPY) bench/run.py
+	$(VPY) bench/byvalue.py
 
 clean:
 	rm -rf target .venv .venv-* dist

@@ -142,9 +142,12 @@ def test_classes_made_at_run_time(proto):
         Renamed.__qualname__ = "Some.Other.Name"
 
         instances = [Dyn(), NC(), FromExec(), WrongModule(), Renamed()]
+        exec("def exec_fn(x):\\n    return ('exec_fn', x)\\n", namespace)
+        exec_fn = namespace["exec_fn"]
+        assert exec_fn.__module__ is None
     """
     check = """
-        Dyn, NC, FromExec, WrongModule, NoModule, Renamed, instances = obj
+        Dyn, NC, FromExec, WrongModule, NoModule, Renamed, instances, exec_fn = obj
         assert Dyn().double() == 2
         assert Dyn.__module__ == "__main__" and Dyn.__qualname__ == "Dyn"
         assert issubclass(NC, Dyn) and NC().total() == 6
@@ -155,9 +158,13 @@ def test_classes_made_at_run_time(proto):
         assert Renamed.__qualname__ == "Some.Other.Name" and Renamed.__name__ == "Renamed"
         assert Renamed.v == 5
         assert [type(i) for i in instances] == [Dyn, NC, FromExec, WrongModule, Renamed]
+        assert exec_fn(1) == ("exec_fn", 1) and exec_fn.__module__ is None
     """
     roundtrip_in_fresh_processes(
-        define, "(Dyn, NC, FromExec, WrongModule, NoModule, Renamed, instances)", check, proto
+        define,
+        "(Dyn, NC, FromExec, WrongModule, NoModule, Renamed, instances, exec_fn)",
+        check,
+        proto,
     )
 
 
@@ -379,6 +386,68 @@ def test_class_attributes_referring_to_the_class_and_nested_classes(proto):
 
 
 @pytest.mark.parametrize("proto", PROTOS)
+def test_class_attributes_holding_instances_of_the_class(proto):
+    define = """
+        def make():
+            class P:
+                def __init__(self, v):
+                    self.v = v
+                def __eq__(self, other):
+                    return type(other) is P and other.v == self.v
+                def __hash__(self):
+                    return hash(("P", self.v))
+            P.ORIGIN = P(0)
+            P.CORNERS = {P(1), P(2)}
+            P.BY_NAME = {P(3): "three"}
+            return P
+
+        P = make()
+    """
+    check = """
+        P = obj
+        assert type(P.ORIGIN) is P and P.ORIGIN == P(0)
+        assert P.CORNERS == {P(1), P(2)} and P(1) in P.CORNERS
+        assert all(type(c) is P for c in P.CORNERS)
+        assert P.BY_NAME[P(3)] == "three"
+    """
+    roundtrip_in_fresh_processes(define, "P", check, proto)
+
+
+@pytest.mark.parametrize("proto", PROTOS)
+def test_main_classes_and_functions_referring_to_each_other_through_globals(proto):
+    define = """
+        class Vec:
+            def __init__(self, x):
+                self.x = x
+            def __add__(self, other):
+                return Vec(self.x + other.x)      # the class through the globals
+            def child(self):
+                return make_node(self.x + 1)
+
+        class Node(Vec):
+            pass
+
+        def make_node(x):
+            return Node(x)
+
+        v = Vec(1)
+    """
+    check = """
+        Vec, v, make_node = obj
+        w = v + v
+        assert type(w) is Vec and w.x == 2
+        n = v.child()
+        Node = type(n)
+        assert Node.__bases__ == (Vec,) and n.x == 2
+        assert make_node(5).x == 5 and type(make_node(5)) is Node
+        assert Vec.__add__.__globals__ is make_node.__globals__
+        assert make_node.__globals__["Node"] is Node
+        assert make_node.__globals__["Vec"] is Vec
+    """
+    roundtrip_in_fresh_processes(define, "(Vec, v, make_node)", check, proto)
+
+
+@pytest.mark.parametrize("proto", PROTOS)
 def test_abc_with_registered_subclasses(proto):
     define = """
         import abc
@@ -541,6 +610,15 @@ def test_dataclasses(proto):
         else:
             raise AssertionError("a frozen dataclass instance could be changed")
         assert repr(fz) == "make.<locals>.Frozen(x=1, y=5)"
+
+        # The loaded dataclass can be subclassed by another dataclass in the loader.
+        @dataclasses.dataclass(order=True)
+        class Sub(Item):
+            extra: int = 7
+
+        sub = Sub("s", 1)
+        assert (sub.name, sub.qty, sub.tags, sub.extra) == ("s", 1, [], 7)
+        assert [f.name for f in dataclasses.fields(Sub)] == ["name", "qty", "tags", "extra"]
     """
     roundtrip_in_fresh_processes(define, "(Item, Frozen, it, fz)", check, proto)
 

@@ -9,6 +9,7 @@ pickles them there with ``anypickle.dumps`` and loads them with the stdlib's
 
 from __future__ import annotations
 
+import io
 import pickle
 import sys
 
@@ -598,16 +599,49 @@ def test_same_process_sharing_of_globals_and_cells():
         assert f3() == (["shared"], [])
 
 
-def test_deterministic_false_by_value():
+def test_deterministic_false_dump_and_pickler_by_value():
     def make():
         k = 4
-        return lambda x: x * k
 
-    fn = make()
-    data = anypickle.dumps([fn, fn], deterministic=False)
-    a, b = pickle.loads(data)
+        class K:
+            def __init__(self, v):
+                self.v = v
+
+        return (lambda x: x * k), K
+
+    fn, K = make()
+    data = anypickle.dumps([fn, fn, K(2), K], deterministic=False)
+    a, b, inst, cls = pickle.loads(data)
     assert a is b and a(3) == 12
     assert a.__qualname__ == fn.__qualname__
+    assert type(inst) is cls and inst.v == 2 and cls.__qualname__ == K.__qualname__
+
+    # anypickle.dump and anypickle.Pickler take the same by-value decisions.
+    buf = io.BytesIO()
+    anypickle.dump([fn, K(3)], buf, 5)
+    assert buf.getvalue() == anypickle.dumps([fn, K(3)], 5)
+    buf = io.BytesIO()
+    anypickle.Pickler(buf, 5).dump([fn, K(3)])
+    f2, k2 = pickle.loads(buf.getvalue())
+    assert f2(2) == 8 and k2.v == 3 and type(k2).__qualname__ == K.__qualname__
+
+
+def test_out_of_band_buffers_inside_by_value_objects():
+    def make():
+        payload = pickle.PickleBuffer(bytearray(b"abc" * 10))
+
+        class K:
+            buf = pickle.PickleBuffer(b"xyz")
+
+        return (lambda: bytes(payload.raw())), K
+
+    fn, K = make()
+    buffers = []
+    data = anypickle.dumps([fn, K], 5, buffer_callback=buffers.append)
+    assert len(buffers) == 2
+    fn2, K2 = pickle.loads(data, buffers=buffers)
+    assert fn2() == b"abc" * 10
+    assert bytes(K2.buf) == b"xyz"
 
 
 @pytest.mark.parametrize("proto", PROTOS)

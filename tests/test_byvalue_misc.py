@@ -256,37 +256,52 @@ def test_code_objects(proto):
     load_in_fresh_process(data, check)
 
 
-def test_code_object_from_another_python_version_is_refused():
+def test_bytecode_from_another_python_version_is_refused():
+    # anypickle is built for one interpreter only, so a pickle "from another version" is
+    # simulated by editing the version string the pickle carries (same length).
     define = """
         def f(x):
             return x + 1
 
+        def make():
+            class C:
+                def m(self):
+                    return "m"
+            return C
+
         code = f.__code__
+        lam = lambda x: x * 2
+        C = make()
     """
-    data = dump_in_fresh_process(define, "code")
+    exprs = ["code", "lam", "C"]
+    datas = dumps_in_fresh_process(define, exprs)
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    assert version.encode() in data, (
-        f"the pickle of a code object does not contain the version string {version!r}: "
-        f"cannot simulate a pickle from another Python version"
-    )
-    edited = data.replace(version.encode(), b"3.99")
-    assert len(edited) == len(data)
+    edited = []
+    for expr, data in zip(exprs, datas, strict=True):
+        assert version.encode() in data, (
+            f"the pickle of {expr!r} does not contain the version string {version!r}: "
+            f"cannot simulate a pickle from another Python version"
+        )
+        edited.append(data.replace(version.encode(), b"3.99"))
+        assert len(edited[-1]) == len(data)
     check = f"""
         import types
 
-        try:
-            load(datas[0])
-        except Exception as exc:
-            message = str(exc)
-            assert "3.99" in message, message
-            assert {version!r} in message, message
-        else:
-            raise AssertionError("a code object of another Python version was loaded")
-        code = load(datas[1])
+        for what, blob in zip(["code object", "lambda", "class"], datas[:3]):
+            try:
+                load(blob)
+            except Exception as exc:
+                message = str(exc)
+                assert "3.99" in message, (what, message)
+                assert {version!r} in message, (what, message)
+            else:
+                raise AssertionError(f"a {{what}} of another Python version was loaded")
+        code, lam, C = [load(blob) for blob in datas[3:]]
         assert type(code) is types.CodeType
         assert types.FunctionType(code, {{}})(1) == 2
+        assert lam(4) == 8 and C().m() == "m"
     """
-    load_in_fresh_process([edited, data], check, raw=True)
+    load_in_fresh_process(edited + datas, check, raw=True)
 
 
 # --------------------------------------------------------------------------------------
@@ -533,6 +548,10 @@ def test_deterministic_assorted_by_value_objects():
                 qty: int = 0
             def scale(x):
                 return [x * base + i for i in range(LIMIT) if i not in {2, 3, 5, 7}]
+            for i in range(6):
+                Shape.register(type(f"Registered{i}", (), {}))
+            Shape.register(int)
+            Shape.register(str)
             return Color, Shape, Item, scale
 
         Color, Shape, Item, scale = make()
@@ -635,6 +654,37 @@ def test_loading_a_class_twice_gives_the_live_class():
         assert A.value == 99
     """
     load_in_fresh_process(datas, check)
+
+
+def test_different_classes_with_the_same_name_stay_distinct():
+    # Two scripts (or two versions of one) both define __main__.A and make.<locals>.B;
+    # a process loading both must not mistake one class for the other.
+    template = """
+        class A:
+            x = {value}
+
+        def make():
+            class B:
+                def f(self):
+                    return {value}
+            return B
+
+        B = make()
+        same_name = [make(), make()]
+    """
+    first = dumps_in_fresh_process(template.format(value=1), ["(A, B)", "same_name"])
+    second = dumps_in_fresh_process(template.format(value=2), ["(A, B)"])
+    check = """
+        A1, B1 = load(datas[0])
+        A2, B2 = load(datas[2])
+        assert (A1.x, A2.x) == (1, 2), (A1.x, A2.x)
+        assert (B1().f(), B2().f()) == (1, 2), (B1().f(), B2().f())
+        assert A1 is not A2 and B1 is not B2
+        # Two classes made by one function in one process are two classes too.
+        C1, C2 = load(datas[1])
+        assert C1 is not C2
+    """
+    load_in_fresh_process(first + second, check, raw=True)
 
 
 def test_same_process_loads_give_one_class():

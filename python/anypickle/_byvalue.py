@@ -39,6 +39,10 @@ from anypickle import _reconstruct
 # by value. The Rust writer reads this set directly: keep it a set of str.
 _registry: set[str] = set()
 
+# Class descriptions remembered by the Rust writer (see ``describe_class`` in
+# src/pickler/by_value/mod.rs): class address -> (version tag, abc token, args, state).
+_describe_cache: dict[int, tuple[Any, ...]] = {}
+
 
 def _module_name(module: types.ModuleType | str) -> str:
     if isinstance(module, types.ModuleType):
@@ -189,9 +193,10 @@ def class_id(cls: type) -> str:
     """A stable id for a class pickled by value (the class cache key when loading).
 
     The same class gets the same id in every process that defines it the same
-    way (module, qualified name, attribute names and method bytecode), so output
-    is deterministic; a different class that happens to share all of that in
-    one process gets a numbered variant.
+    way (module, qualified name, bases, attribute names, plain attribute values
+    and method code), so output is deterministic, and classes that differ in
+    any of these stay distinct when loaded into one process; a different class
+    that happens to share all of that in one process gets a numbered variant.
     """
     known = _reconstruct._ids_by_class.get(cls)
     if known is not None:
@@ -206,11 +211,7 @@ def class_id(cls: type) -> str:
         )
     for key in sorted(vars(cls)):
         digest.update(key.encode("utf-8", "surrogatepass") + b"\0")
-        func = _underlying_function(vars(cls)[key])
-        code = getattr(func, "__code__", None)
-        if isinstance(code, types.CodeType):
-            digest.update(code.co_code)
-            digest.update(str(code.co_firstlineno).encode())
+        _fingerprint(digest, _underlying_function(vars(cls)[key]), 0)
     base_id = digest.hexdigest()[:32]
     candidate, n = base_id, 0
     while True:
@@ -222,6 +223,26 @@ def class_id(cls: type) -> str:
     _reconstruct._classes_by_id[candidate] = cls
     _reconstruct._ids_by_class[cls] = candidate
     return candidate
+
+
+def _fingerprint(digest: Any, value: Any, depth: int) -> None:
+    """Feed what defines ``value`` into ``digest``: a function's code (bytecode,
+    names, constants, nested code), a plain value's repr, or else its type."""
+    code = getattr(value, "__code__", None) if not isinstance(value, type) else None
+    if isinstance(value, types.CodeType):
+        code = value
+    if isinstance(code, types.CodeType) and depth < 8:
+        digest.update(code.co_code)
+        digest.update(repr((code.co_names, code.co_varnames, code.co_firstlineno)).encode())
+        for const in code.co_consts:
+            _fingerprint(digest, const, depth + 1)
+    elif type(value) in (str, int, float, bool, bytes, type(None)) or (
+        type(value) is tuple and all(type(v) in (str, int, float, bool, bytes) for v in value)
+    ):
+        digest.update(repr(value).encode("utf-8", "surrogatepass"))
+    else:
+        digest.update(f"<{type(value).__qualname__}>".encode("utf-8", "surrogatepass"))
+    digest.update(b"\0")
 
 
 def _underlying_function(value: Any) -> Any:
@@ -237,6 +258,7 @@ def _refers_to(value: Any, cls: type) -> bool:
 
     Such attributes cannot be in the namespace the class is created from.
     """
+
     def is_it(v: Any) -> bool:
         if v is cls:
             return True
@@ -273,11 +295,13 @@ def _inherited(cls: type, key: str) -> Any:
     return _NO_VALUE
 
 
-def describe_class(cls: type) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
+def describe_class(cls: type) -> tuple[tuple[Any, ...], dict[str, Any] | None, bool]:
     """The ``make_class`` arguments for ``cls`` and the state applied after it.
 
-    Returns ``((class_id, metaclass, name, bases, namespace, kwds), state)``;
-    ``state`` is None when nothing is left to set after creation.
+    Returns ``((class_id, metaclass, name, bases, namespace, kwds), state,
+    cacheable)``; ``state`` is None when nothing is left to set after creation;
+    ``cacheable`` is false when the description holds a snapshot (of a set)
+    that could go stale without the class being modified.
     """
     metaclass = type(cls)
     bases = cls.__bases__
@@ -326,9 +350,10 @@ def describe_class(cls: type) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
     for key, value in own.items():
         if key in _CREATED_BY_TYPE or _is_created_descriptor(cls, value):
             continue
+        refers = _refers_to(value, cls)
         if type(value) in (set, frozenset):
             value = _OrderedSet(type(value), value)
-        if _refers_to(value, cls) or key in _SET_AFTER_CREATION:
+        if refers or key in _SET_AFTER_CREATION:
             attrs[key] = value
             continue
         if type(value) in _PLAIN_DATA and not key.startswith("__"):
@@ -349,7 +374,8 @@ def describe_class(cls: type) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
     if attrs:
         state["attrs"] = attrs
     args = (class_id(cls), metaclass, cls.__name__, bases, namespace, kwds)
-    return args, (state or None)
+    cacheable = not any(type(v) is _OrderedSet for v in (*namespace.values(), *attrs.values()))
+    return args, (state or None), cacheable
 
 
 def _is_enum_class(cls: type) -> bool:

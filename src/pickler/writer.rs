@@ -400,7 +400,10 @@ impl<'py, 'm> Writer<'py, 'm> {
         } else if obj.is_instance_of::<pyo3::types::PyModule>() {
             return self.save_module(obj);
         } else if let Some(name) = self.refs.sentinel_name(obj, tp) {
-            return self.save_global(obj, Some(&name.into_any()));
+            // By reference to the real sentinel, even for a copy of it (which
+            // other picklers leave behind in classes they reloaded in place).
+            let real = py.import("dataclasses")?.getattr(&name)?;
+            return self.save_global(&real, Some(&name.into_any()));
         } else if let Some(reduce_ex) = obj.getattr_opt(intern!(py, "__reduce_ex__"))? {
             match reduce_ex.call1((self.proto,)) {
                 Ok(rv) => rv,

@@ -16,6 +16,9 @@ use super::errors::{data, Class, Fail};
 unsafe extern "C" {
     // Not in pyo3-ffi; part of the stable C API since 3.8.
     fn PySys_Audit(event: *const c_char, format: *const c_char, ...) -> c_int;
+    // Not in pyo3-ffi; exported by CPython 3.10-3.13 (Cython relies on it).
+    // Returns a borrowed reference or null, never raising.
+    fn _PyType_Lookup(tp: *mut ffi::PyTypeObject, name: *mut ffi::PyObject) -> *mut ffi::PyObject;
 }
 
 /// Python objects the reader needs again and again, looked up once.
@@ -428,9 +431,39 @@ pub fn instantiate<'py>(
 
 /// BUILD: `__setstate__(state)` if the object has one, otherwise update its
 /// `__dict__` (string keys interned) and set the slot state as attributes.
+/// `inst.__setstate__`, or None. For instances with the generic attribute
+/// lookup, "absent" is decided from the type's MRO and the instance dict
+/// without raising and discarding an AttributeError (which costs more than
+/// the rest of BUILD); other instances go through `getattr`.
+fn lookup_setstate<'py>(inst: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = inst.py();
+    let name = intern!(py, "__setstate__");
+    let tp = inst.get_type_ptr();
+    // SAFETY: reads the type's getattro slot; `_PyType_Lookup` only reads
+    // the MRO and returns a borrowed reference (or null, without an error).
+    let generic = unsafe { (*tp).tp_getattro }.is_some_and(|f| {
+        std::ptr::fn_addr_eq(f, ffi::PyObject_GenericGetAttr as ffi::getattrofunc)
+    });
+    if generic && unsafe { _PyType_Lookup(tp, name.as_ptr()) }.is_null() {
+        // An instance attribute would shadow nothing here (no type attribute
+        // exists), so only the instance dict can still hold it.
+        let in_dict = match inst.getattr_opt(intern!(py, "__dict__"))? {
+            Some(dict) => match dict.cast::<PyDict>() {
+                Ok(d) => d.contains(name)?,
+                Err(_) => true,
+            },
+            None => false,
+        };
+        if !in_dict {
+            return Ok(None);
+        }
+    }
+    inst.getattr_opt(name)
+}
+
 pub fn build<'py>(inst: &Bound<'py, PyAny>, state: Bound<'py, PyAny>) -> Result<(), Fail> {
     let py = inst.py();
-    if let Some(setstate) = inst.getattr_opt(intern!(py, "__setstate__"))? {
+    if let Some(setstate) = lookup_setstate(inst)? {
         setstate.call1((state,))?;
         return Ok(());
     }

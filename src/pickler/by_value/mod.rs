@@ -52,6 +52,9 @@ pub(crate) struct ByValueRefs {
     reduce_failed: Py<PyAny>,
     stable_constants: Py<PyAny>,
     registry: Py<PySet>,
+    /// Class address → (version tag, abc token, describe_class result).
+    class_cache: Py<PyDict>,
+    abc_cache_token: Py<PyAny>,
     sys_modules: Py<PyDict>,
     /// "3.11": the bytecode version written into every code object.
     python_version: Py<PyString>,
@@ -61,6 +64,9 @@ pub(crate) struct ByValueRefs {
 }
 
 static BY_VALUE_REFS: PyOnceLock<ByValueRefs> = PyOnceLock::new();
+
+/// How many class descriptions are remembered (the cache is emptied when full).
+const CLASS_CACHE_SIZE: usize = 512;
 
 impl ByValueRefs {
     pub(crate) fn get(py: Python<'_>) -> PyResult<&ByValueRefs> {
@@ -89,6 +95,8 @@ impl ByValueRefs {
             reduce_failed: get(&helpers, "reduce_failed")?,
             stable_constants: get(&helpers, "stable_constants")?,
             registry: helpers.getattr("_registry")?.cast_into()?.unbind(),
+            class_cache: helpers.getattr("_describe_cache")?.cast_into()?.unbind(),
+            abc_cache_token: py.import("abc")?.getattr("get_cache_token")?.unbind(),
             sys_modules: py.import("sys")?.getattr("modules")?.cast_into()?.unbind(),
             python_version: rc.getattr("PYTHON_VERSION")?.cast_into()?.unbind(),
             ops: code::NameOps::load(py)?,
@@ -224,11 +232,64 @@ impl<'py> Writer<'py, '_> {
         }
         let py = self.py;
         let bv = self.by_value_refs()?;
-        let described = bv.describe_class.bind(py).call1((cls,))?;
-        let (args, state): (Bound<'py, PyTuple>, Bound<'py, PyAny>) = described.extract()?;
+        let (args, state) = self.describe_class(bv, cls)?;
         let state = (!state.is_none()).then(|| (bv.class_state.bind(py).clone(), state));
         let args: Vec<Bound<'py, PyAny>> = args.iter().collect();
         self.save_rebuilt(cls, bv.make_class.bind(py), &args, state)
+    }
+
+    /// `describe_class(cls)`, remembered while the class is unchanged.
+    ///
+    /// Describing a class walks its namespace in Python; the result only
+    /// refers to the class's attributes (it copies nothing but sets), so it
+    /// stays valid until the type is modified. CPython gives a type a new,
+    /// never reused version tag whenever it (or a base) is modified, so
+    /// (address, tag, `abc.get_cache_token()`) identifies an unchanged class.
+    /// Descriptions holding a set snapshot are not remembered.
+    fn describe_class(
+        &self,
+        bv: &ByValueRefs,
+        cls: &Bound<'py, PyAny>,
+    ) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyAny>)> {
+        let py = self.py;
+        let read_tag = || {
+            // SAFETY: `cls` is a type object; reads one field of it.
+            unsafe { (*(cls.as_ptr() as *mut ffi::PyTypeObject)).tp_version_tag }
+        };
+        let mut tag = read_tag();
+        if tag == 0 {
+            // Tags are assigned by the type attribute cache: a lookup that
+            // misses in the metaclass and searches the class's MRO assigns one.
+            cls.getattr_opt(intern!(py, "__anypickle_version_probe__"))?;
+            tag = read_tag();
+        }
+        let cache = bv.class_cache.bind(py);
+        let key = cls.as_ptr() as usize;
+        let token = bv.abc_cache_token.bind(py).call0()?;
+        if tag != 0 {
+            if let Some(entry) = cache.get_item(key)? {
+                let (cached_tag, cached_token, args, state): (
+                    u32,
+                    Bound<'py, PyAny>,
+                    Bound<'py, PyTuple>,
+                    Bound<'py, PyAny>,
+                ) = entry.extract()?;
+                if cached_tag == tag && cached_token.eq(&token)? {
+                    return Ok((args, state));
+                }
+            }
+        }
+        let described = bv.describe_class.bind(py).call1((cls,))?;
+        let (args, state, cacheable): (Bound<'py, PyTuple>, Bound<'py, PyAny>, bool) =
+            described.extract()?;
+        // Describing must not have modified the class (that resets the tag).
+        if cacheable && tag != 0 && read_tag() == tag {
+            if cache.len() >= CLASS_CACHE_SIZE {
+                cache.clear();
+            }
+            cache.set_item(key, (tag, token, &args, &state))?;
+        }
+        Ok((args, state))
     }
 
     /// A closure cell: an empty cell, then its contents (if any) as state.
