@@ -762,3 +762,18 @@ def test_process_pool_round_trip_with_spawned_workers():
     rc, out, err = run_python(code, timeout=120)
     assert_clean_exit(rc, out, err)
     assert out.strip() == "done"
+
+
+def test_classes_made_by_c_extensions_never_go_by_value():
+    """A C extension's heap type that cannot be found by name is refused, not rebuilt.
+
+    ``json.encoder.c_make_encoder`` is ``_json.Encoder``, which is not importable as
+    ``_json.Encoder``: registering json pulls it in through ``json.dumps``' globals.
+    """
+    anypickle.register_pickle_by_value(json)
+    try:
+        with pytest.raises(pickle.PicklingError, match="_json.Encoder"):
+            anypickle.dumps(json.dumps)
+    finally:
+        anypickle.unregister_pickle_by_value(json)
+    assert anypickle.loads(anypickle.dumps(json.dumps)) is json.dumps

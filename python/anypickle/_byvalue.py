@@ -59,11 +59,15 @@ def register_pickle_by_value(module: types.ModuleType) -> None:
     package in a notebook's working directory.
 
     Example:
-        >>> import anypickle, json
-        >>> anypickle.register_pickle_by_value(json)
-        >>> b"json.dumps" in anypickle.dumps(json.dumps)
-        False
-        >>> anypickle.unregister_pickle_by_value(json)
+        >>> import anypickle, colorsys
+        >>> f = colorsys.rgb_to_hsv
+        >>> anypickle.loads(anypickle.dumps(f)) is f  # by reference
+        True
+        >>> anypickle.register_pickle_by_value(colorsys)
+        >>> g = anypickle.loads(anypickle.dumps(f))  # a copy rebuilt from its code
+        >>> g is f, g(1.0, 0.0, 0.0) == f(1.0, 0.0, 0.0)
+        (False, True)
+        >>> anypickle.unregister_pickle_by_value(colorsys)
     """
     if not isinstance(module, types.ModuleType):
         raise ValueError(f"input should be a module, not {module!r}")

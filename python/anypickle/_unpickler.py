@@ -32,8 +32,12 @@ class Unpickler(_core.Unpickler):
         ...         if module == "builtins":
         ...             return super().find_class(module, name)
         ...         raise anypickle.UnpicklingError(f"{module}.{name} is forbidden")
-        >>> OnlyBuiltins(io.BytesIO(anypickle.dumps({1, 2}, 2))).load()
-        {1, 2}
+        >>> OnlyBuiltins(io.BytesIO(anypickle.dumps(range(3), 3))).load()
+        range(0, 3)
+        >>> OnlyBuiltins(io.BytesIO(anypickle.dumps(print, 2))).load()
+        Traceback (most recent call last):
+          ...
+        _pickle.UnpicklingError: __builtin__.print is forbidden
     """
 
     def __init__(

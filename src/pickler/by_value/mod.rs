@@ -59,6 +59,9 @@ pub(crate) struct ByValueRefs {
     /// "3.11": the bytecode version written into every code object.
     python_version: Py<PyString>,
     ops: code::NameOps,
+    /// The deallocator of every class made by `type()` (CPython's
+    /// subtype_dealloc), read from a class made for the purpose.
+    python_class_dealloc: ffi::destructor,
     /// `types.CodeType`'s parameters as attribute names, in order.
     code_fields: Vec<Py<PyString>>,
 }
@@ -101,6 +104,17 @@ impl ByValueRefs {
             python_version: rc.getattr("PYTHON_VERSION")?.cast_into()?.unbind(),
             ops: code::NameOps::load(py)?,
             code_fields: code::code_fields(py),
+            python_class_dealloc: {
+                let probe = py.get_type::<pyo3::types::PyType>().call1((
+                    "_anypickle_probe",
+                    PyTuple::empty(py),
+                    PyDict::new(py),
+                ))?;
+                // SAFETY: `probe` is a class made by type(); reads its tp_dealloc.
+                unsafe { (*(probe.as_ptr() as *mut ffi::PyTypeObject)).tp_dealloc }.ok_or_else(
+                    || pyo3::exceptions::PyRuntimeError::new_err("a class without tp_dealloc"),
+                )?
+            },
         })
     }
 }
@@ -221,17 +235,23 @@ impl<'py> Writer<'py, '_> {
     /// A class (an instance of `type` or of a metaclass): by reference when
     /// it can be found again, else by value.
     pub(super) fn save_class(&mut self, cls: &Bound<'py, PyAny>) -> PyResult<()> {
+        let bv = self.by_value_refs()?;
         // SAFETY: `cls` is a type object (checked by the caller); reads its flags.
         let heap_type = unsafe {
             ffi::PyType_GetFlags(cls.as_ptr() as *mut ffi::PyTypeObject) & ffi::Py_TPFLAGS_HEAPTYPE
                 != 0
         };
-        // Static types (builtins, C extension types) can only go by name.
-        if !heap_type || !self.wants_by_value(cls)? {
+        // Static types (builtins, C extension types) and heap types made by C
+        // extensions (their deallocator is not the one of classes made by
+        // `type()`) can only go by name.
+        // SAFETY: reads the type's tp_dealloc slot.
+        let python_class = heap_type
+            && unsafe { (*(cls.as_ptr() as *mut ffi::PyTypeObject)).tp_dealloc }
+                .is_some_and(|d| std::ptr::fn_addr_eq(d, bv.python_class_dealloc));
+        if !python_class || !self.wants_by_value(cls)? {
             return self.save_global(cls, None);
         }
         let py = self.py;
-        let bv = self.by_value_refs()?;
         let (args, state) = self.describe_class(bv, cls)?;
         let state = (!state.is_none()).then(|| (bv.class_state.bind(py).clone(), state));
         let args: Vec<Bound<'py, PyAny>> = args.iter().collect();
