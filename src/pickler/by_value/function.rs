@@ -72,12 +72,13 @@ impl<'py> Writer<'py, '_> {
         if !implied_module.is_some_and(|m| m.eq(&module).unwrap_or(false)) {
             state.set_item(intern!(py, "module"), module)?;
         }
-        // ... and `__qualname__` from the code (3.11+) or the name.
+        // ... and `__qualname__` from the code: `co_qualname` (3.11+) or
+        // `co_name` (3.10; the `name` argument does not change it).
         let qualname = func.getattr(intern!(py, "__qualname__"))?;
         let implied_qualname = if self.refs.version >= (3, 11) {
             code.getattr(intern!(py, "co_qualname"))?
         } else {
-            name.clone()
+            code.getattr(intern!(py, "co_name"))?
         };
         if !qualname.eq(&implied_qualname)? {
             state.set_item(intern!(py, "qualname"), qualname)?;
