@@ -65,3 +65,20 @@ class PersistentHooks:
                 return case.persistent_load(pid)
 
         return file_loads(PersUnpickler, buf, **kwds)
+
+
+#: Tests of CPython's pickletester that assert a refusal anypickle lifts by
+#: pickling by value (the by-value behaviour is tested in test_byvalue_*).
+BY_VALUE_EXCLUSIONS: dict[str, str] = {
+    "test_local_lookup_error": "asserts that a local function cannot be pickled; "
+    "anypickle pickles it by value",
+    "test_py_methods": "asserts that staticmethod/classmethod objects cannot be pickled; "
+    "anypickle pickles them by value",
+    "test_c_methods": "asserts that a staticmethod wrapping a C method cannot be pickled; "
+    "anypickle pickles it by value",
+    # 3.13+: a local class in a NEWOBJ / NEWOBJ_EX reduction.
+    "test_unpickleable_newobj_class": "asserts that a local class cannot be pickled; "
+    "anypickle pickles it by value",
+    "test_unpickleable_newobj_ex_class": "asserts that a local class cannot be pickled; "
+    "anypickle pickles it by value",
+}

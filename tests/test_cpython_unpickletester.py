@@ -45,7 +45,13 @@ import unittest
 
 import anypickle
 import pytest
-from pickletester_support import PersistentHooks, file_loads, pickler_dumps, skip_excluded
+from pickletester_support import (
+    BY_VALUE_EXCLUSIONS,
+    PersistentHooks,
+    file_loads,
+    pickler_dumps,
+    skip_excluded,
+)
 
 pickletester = pytest.importorskip(
     "test.pickletester", reason="this interpreter does not ship CPython's test package"
@@ -54,23 +60,8 @@ pickletester = pytest.importorskip(
 # Test name (optionally "BindingClass.test_name") -> why it is not run.
 EXCLUDED: dict[str, str] = {}
 
-# anypickle pickles by value what the stdlib refuses to pickle by name; these
-# tests assert the refusal. The by-value behaviour is tested in test_byvalue_*.
-EXCLUDED.update(
-    {
-        "test_local_lookup_error": "asserts that a local function cannot be pickled; "
-        "anypickle pickles it by value",
-        "test_py_methods": "asserts that staticmethod/classmethod objects cannot be pickled; "
-        "anypickle pickles them by value",
-        "test_c_methods": "asserts that a staticmethod wrapping a C method cannot be pickled; "
-        "anypickle pickles it by value",
-        # 3.13+: a local class in a NEWOBJ / NEWOBJ_EX reduction.
-        "test_unpickleable_newobj_class": "asserts that a local class cannot be pickled; "
-        "anypickle pickles it by value",
-        "test_unpickleable_newobj_ex_class": "asserts that a local class cannot be pickled; "
-        "anypickle pickles it by value",
-    }
-)
+# Tests asserting refusals that anypickle lifts by pickling by value.
+EXCLUDED.update(BY_VALUE_EXCLUSIONS)
 if sys.version_info >= (3, 13):
     # From 3.13, AbstractIdentityPersistentPicklerTests compares the whole message with
     # assertEqual (before, only the class); anypickle's reader appends "(opcode PERSID

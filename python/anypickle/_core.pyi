@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Iterable
 from pickle import PickleBuffer
+from types import ModuleType
 from typing import IO, Any
 
 _BufferCallback = Callable[[PickleBuffer], Any]
@@ -18,6 +19,7 @@ def dumps(
     fix_imports: bool = True,
     buffer_callback: _BufferCallback | None = None,
     deterministic: bool = True,
+    by_value: Iterable[ModuleType | str] | None = None,
 ) -> bytes: ...
 def dump(
     obj: Any,
@@ -27,6 +29,7 @@ def dump(
     fix_imports: bool = True,
     buffer_callback: _BufferCallback | None = None,
     deterministic: bool = True,
+    by_value: Iterable[ModuleType | str] | None = None,
 ) -> None: ...
 
 class PicklerMemoProxy:
@@ -44,6 +47,17 @@ class Pickler:
         fix_imports: bool = True,
         buffer_callback: _BufferCallback | None = None,
         deterministic: bool = True,
+        by_value: Iterable[ModuleType | str] | None = None,
+    ) -> None: ...
+    def _setup(
+        self,
+        file: IO[bytes],
+        protocol: int | None = None,
+        *,
+        fix_imports: bool = True,
+        buffer_callback: _BufferCallback | None = None,
+        deterministic: bool = True,
+        by_value: Iterable[ModuleType | str] | None = None,
     ) -> None: ...
     def dump(self, obj: Any, /) -> None: ...
     def clear_memo(self) -> None: ...
