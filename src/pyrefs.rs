@@ -7,7 +7,7 @@
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyString, PyType};
+use pyo3::types::{PyDict, PyModule, PyString, PyType};
 
 pub struct PyRefs {
     pub copyreg_dispatch_table: Py<PyDict>,
@@ -26,6 +26,7 @@ pub struct PyRefs {
     /// dataclasses' sentinel types: their instances (`MISSING`, `KW_ONLY`,
     /// the `_FIELD*` markers) are pickled by reference, so `is` checks in
     /// dataclass code still hold after loading. The stdlib would copy them.
+    pub dataclasses: Py<PyModule>,
     dataclass_field_marker: Py<PyType>,
     dataclass_singletons: [(Py<PyType>, Py<PyString>); 2],
 }
@@ -47,6 +48,7 @@ impl PyRefs {
             Ok(dataclasses.getattr(name)?.cast_into::<PyType>()?.unbind())
         };
         Ok(PyRefs {
+            dataclasses: dataclasses.clone().unbind(),
             dataclass_field_marker: dc_type("_FIELD_BASE")?,
             dataclass_singletons: [
                 (

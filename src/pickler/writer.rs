@@ -402,7 +402,7 @@ impl<'py, 'm> Writer<'py, 'm> {
         } else if let Some(name) = self.refs.sentinel_name(obj, tp) {
             // By reference to the real sentinel, even for a copy of it (which
             // other picklers leave behind in classes they reloaded in place).
-            let real = py.import("dataclasses")?.getattr(&name)?;
+            let real = self.refs.dataclasses.bind(py).getattr(&name)?;
             return self.save_global(&real, Some(&name.into_any()));
         } else if let Some(reduce_ex) = obj.getattr_opt(intern!(py, "__reduce_ex__"))? {
             match reduce_ex.call1((self.proto,)) {

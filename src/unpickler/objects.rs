@@ -431,11 +431,19 @@ pub fn instantiate<'py>(
 
 /// BUILD: `__setstate__(state)` if the object has one, otherwise update its
 /// `__dict__` (string keys interned) and set the slot state as attributes.
-/// `inst.__setstate__`, or None. For instances with the generic attribute
-/// lookup, "absent" is decided from the type's MRO and the instance dict
-/// without raising and discarding an AttributeError (which costs more than
-/// the rest of BUILD); other instances go through `getattr`.
-fn lookup_setstate<'py>(inst: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+/// What BUILD found on the instance: its `__setstate__`, or else its
+/// `__dict__` when the lookup already fetched it (so BUILD does not fetch it
+/// again).
+enum SetState<'py> {
+    Method(Bound<'py, PyAny>),
+    Absent(Option<Bound<'py, PyAny>>),
+}
+
+/// `inst.__setstate__`. For instances with the generic attribute lookup,
+/// "absent" is decided from the type's MRO and the instance dict without
+/// raising and discarding an AttributeError (which costs more than the rest
+/// of BUILD); other instances go through `getattr`.
+fn lookup_setstate<'py>(inst: &Bound<'py, PyAny>) -> PyResult<SetState<'py>> {
     let py = inst.py();
     let name = intern!(py, "__setstate__");
     let tp = inst.get_type_ptr();
@@ -445,28 +453,34 @@ fn lookup_setstate<'py>(inst: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, 
         std::ptr::fn_addr_eq(f, ffi::PyObject_GenericGetAttr as ffi::getattrofunc)
     });
     if generic && unsafe { _PyType_Lookup(tp, name.as_ptr()) }.is_null() {
-        // An instance attribute would shadow nothing here (no type attribute
-        // exists), so only the instance dict can still hold it.
-        let in_dict = match inst.getattr_opt(intern!(py, "__dict__"))? {
-            Some(dict) => match dict.cast::<PyDict>() {
+        // No type attribute: only the instance dict can still hold it.
+        let dict = inst.getattr_opt(intern!(py, "__dict__"))?;
+        let in_dict = match &dict {
+            Some(d) => match d.cast::<PyDict>() {
                 Ok(d) => d.contains(name)?,
                 Err(_) => true,
             },
             None => false,
         };
         if !in_dict {
-            return Ok(None);
+            return Ok(SetState::Absent(dict));
         }
     }
-    inst.getattr_opt(name)
+    Ok(match inst.getattr_opt(name)? {
+        Some(method) => SetState::Method(method),
+        None => SetState::Absent(None),
+    })
 }
 
 pub fn build<'py>(inst: &Bound<'py, PyAny>, state: Bound<'py, PyAny>) -> Result<(), Fail> {
     let py = inst.py();
-    if let Some(setstate) = lookup_setstate(inst)? {
-        setstate.call1((state,))?;
-        return Ok(());
-    }
+    let fetched_dict = match lookup_setstate(inst)? {
+        SetState::Method(setstate) => {
+            setstate.call1((state,))?;
+            return Ok(());
+        }
+        SetState::Absent(dict) => dict,
+    };
     let (state, slotstate) = match state.cast::<PyTuple>() {
         Ok(t) if t.len() == 2 => (t.get_item(0)?, Some(t.get_item(1)?)),
         _ => (state, None),
@@ -475,7 +489,10 @@ pub fn build<'py>(inst: &Bound<'py, PyAny>, state: Bound<'py, PyAny>) -> Result<
         let Ok(state) = state.cast::<PyDict>() else {
             return data(Class::Unpickling, "state is not a dictionary");
         };
-        let dict = inst.getattr(intern!(py, "__dict__"))?;
+        let dict = match fetched_dict {
+            Some(dict) => dict,
+            None => inst.getattr(intern!(py, "__dict__"))?,
+        };
         for_each_item(state, |key, value| {
             let key = if key.is_exact_instance_of::<PyString>() {
                 // SAFETY: `key` is an exact str; interning returns a new reference.

@@ -29,6 +29,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PySet, PyString, PyTuple, PyType};
 
+use super::reduce::repr;
 use super::writer::{PathStep, Writer};
 use crate::opcodes::*;
 
@@ -119,18 +120,22 @@ impl ByValueRefs {
     }
 }
 
+/// What an object's `__module__` says about pickling it.
+enum ModuleOf<'py> {
+    /// `__main__`, or a module registered for pickling by value.
+    ByValue,
+    /// Any other module name.
+    Named(Bound<'py, PyString>),
+    /// No `__module__`, or not a str.
+    Unknown,
+}
+
 /// One `setter(obj, state)` call waiting for the outermost by-value
 /// constructor to be complete.
 pub(super) struct Deferred<'py> {
     setter: Bound<'py, PyAny>,
     obj: Bound<'py, PyAny>,
     state: Bound<'py, PyAny>,
-}
-
-fn repr(obj: &Bound<'_, PyAny>) -> String {
-    obj.repr()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|_| "<unrepresentable object>".into())
 }
 
 impl<'py> Writer<'py, '_> {
@@ -166,16 +171,10 @@ impl<'py> Writer<'py, '_> {
     pub(super) fn wants_by_value(&self, obj: &Bound<'py, PyAny>) -> PyResult<bool> {
         let py = self.py;
         let bv = self.by_value_refs()?;
-        let Some(module_name) = obj.getattr_opt(intern!(py, "__module__"))? else {
-            return Ok(true);
+        let module_name = match self.module_of(obj)? {
+            ModuleOf::ByValue | ModuleOf::Unknown => return Ok(true),
+            ModuleOf::Named(name) => name,
         };
-        let Ok(module_name) = module_name.cast_into::<PyString>() else {
-            return Ok(true);
-        };
-        let module_str = module_name.to_str()?;
-        if module_str == "__main__" || self.module_registered(bv, module_str)? {
-            return Ok(true);
-        }
         let Some(qualname) = obj.getattr_opt(intern!(py, "__qualname__"))? else {
             return Ok(true);
         };
@@ -219,17 +218,23 @@ impl<'py> Writer<'py, '_> {
     /// Whether `obj.__module__` is `__main__` or registered for by-value
     /// pickling (what makes everything defined in it go by value).
     fn module_goes_by_value(&self, obj: &Bound<'py, PyAny>) -> PyResult<bool> {
+        Ok(matches!(self.module_of(obj)?, ModuleOf::ByValue))
+    }
+
+    /// `obj.__module__`, classified: `__main__` or registered, a plain
+    /// module name, or missing / not a str.
+    fn module_of(&self, obj: &Bound<'py, PyAny>) -> PyResult<ModuleOf<'py>> {
         let Some(module_name) = obj.getattr_opt(intern!(self.py, "__module__"))? else {
-            return Ok(false);
+            return Ok(ModuleOf::Unknown);
         };
         let Ok(module_name) = module_name.cast_into::<PyString>() else {
-            return Ok(false);
+            return Ok(ModuleOf::Unknown);
         };
         let module_str = module_name.to_str()?;
-        Ok(
-            module_str == "__main__"
-                || self.module_registered(self.by_value_refs()?, module_str)?,
-        )
+        if module_str == "__main__" || self.module_registered(self.by_value_refs()?, module_str)? {
+            return Ok(ModuleOf::ByValue);
+        }
+        Ok(ModuleOf::Named(module_name))
     }
 
     /// A class (an instance of `type` or of a metaclass): by reference when
