@@ -5,7 +5,8 @@
 //!   hooks, recursion budget.
 //! - `atoms`, `containers`, `reduce`: the encoders per kind of object.
 //! - `output`: the growable bytes buffer with protocol-4 framing.
-//! - `memo`: object → memo index.
+//! - `memo`: object → memo index, over `ptr_table` (an address-ordered
+//!   hash table).
 //! - `by_value`: what goes by value, and functions, classes, code objects,
 //!   cells and modules written by value.
 
@@ -15,5 +16,6 @@ mod by_value;
 mod containers;
 mod memo;
 mod output;
+mod ptr_table;
 mod reduce;
 pub mod writer;
