@@ -112,11 +112,11 @@ pub fn dumps<'py>(
         ..Hooks::default()
     };
     let by_value = by_value_names(by_value)?;
+    let refs = PyRefs::get(py)?;
     with_spare_memo(|memo| {
-        let mut writer = Writer::new(py, settings, memo, hooks, None)?;
-        writer.by_value_modules = by_value;
+        let mut writer = Writer::new(py, refs, settings, memo, hooks, None, by_value);
         writer.dump(obj)?;
-        writer.into_bytes()
+        writer.take_bytes()
     })
 }
 
@@ -176,9 +176,9 @@ pub fn dump<'py>(
         ..Hooks::default()
     };
     let by_value = by_value_names(by_value)?;
+    let refs = PyRefs::get(py)?;
     with_spare_memo(|memo| {
-        let mut writer = Writer::new(py, settings, memo, hooks, Some(write))?;
-        writer.by_value_modules = by_value;
+        let mut writer = Writer::new(py, refs, settings, memo, hooks, Some(write), by_value);
         writer.dump(obj)?;
         writer.flush_to_file()
     })
@@ -288,10 +288,11 @@ impl Pickler {
         };
         // The memo is moved out while writing, so hooks that look at
         // `self.memo` or call `clear_memo()` cannot alias the writer's state.
+        let refs = PyRefs::get(py)?;
         let mut memo = std::mem::take(&mut slf.borrow_mut().memo);
         let result = (|| {
-            let mut writer = Writer::new(py, settings, &mut memo, hooks, Some(write))?;
-            writer.by_value_modules = by_value;
+            let mut writer =
+                Writer::new(py, refs, settings, &mut memo, hooks, Some(write), by_value);
             writer.dump(obj)?;
             writer.flush_to_file()
         })();

@@ -38,6 +38,7 @@ impl Memo {
     }
 
     /// Memoize `obj` under a given index (used when a memo is assigned).
+    #[inline]
     pub fn set(&mut self, obj: &Bound<'_, PyAny>, idx: usize) {
         if self.index.insert(obj.as_ptr() as usize, idx) {
             self.keep_alive.push(obj.clone().unbind());
@@ -56,6 +57,9 @@ impl Memo {
     /// record-heavy data of a few thousand records was a quarter of the
     /// time. Bigger tables go back to the allocator.
     pub fn reset_for_reuse(&mut self) {
+        if self.keep_alive.is_empty() {
+            return; // nothing memoized (and nothing kept that is too big)
+        }
         const KEEP_SLOTS: usize = 1 << 17;
         const KEEP_REFS: usize = 1 << 16;
         if self.index.capacity() > KEEP_SLOTS {

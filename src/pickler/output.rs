@@ -1,7 +1,9 @@
 //! The output buffer of the writer, with protocol-4 framing.
 //!
-//! Small pickles are written into an inline array and become one exactly
-//! sized bytes object at the end. Larger ones move to a CPython bytes object
+//! Small pickles are written into a scratch buffer (one per thread, reused
+//! by every call, so a tiny `dumps` neither allocates nor zeroes a buffer)
+//! and become one exactly sized bytes object at the end. Larger ones move to
+//! a CPython bytes object
 //! that only this writer references, grown in place with `_PyBytes_Resize`
 //! (as `_pickle.c` does), so `dumps` hands the finished bytes to Python
 //! without a second copy of the data.
@@ -10,6 +12,7 @@
 //! commit, committed once it holds at least `FRAME_SIZE_TARGET` bytes at an
 //! opcode boundary, and large payloads are written outside any frame.
 
+use std::cell::Cell;
 use std::ffi::c_int;
 
 use pyo3::exceptions::PyMemoryError;
@@ -25,8 +28,14 @@ pub const FRAME_SIZE_TARGET: usize = 64 * 1024;
 const FRAME_SIZE_MIN: usize = 4;
 /// FRAME opcode plus its 8-byte length.
 const FRAME_HEADER_SIZE: usize = 9;
-/// Pickles up to this size never touch the heap until they are finished.
-const INLINE_CAPACITY: usize = 512;
+/// Pickles up to this size stay in the scratch buffer until they are finished.
+const SCRATCH_CAPACITY: usize = 4096;
+
+thread_local! {
+    /// The scratch buffer between calls (empty while an Output holds it; a
+    /// nested call, from a `__reduce__` that pickles, makes its own).
+    static SPARE_SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
 
 extern "C" {
     /// Exported by CPython on every supported version (not wrapped publicly
@@ -35,12 +44,13 @@ extern "C" {
 }
 
 pub struct Output {
-    /// Null while the pickle fits in `inline`; then a bytes object of size
+    /// Null while the pickle fits in `scratch`; then a bytes object of size
     /// `cap`, referenced only by us until `finish`.
     buffer: *mut ffi::PyObject,
     /// The data of `buffer` (meaningless while `buffer` is null).
     data: *mut u8,
-    inline: [u8; INLINE_CAPACITY],
+    /// Initialized memory of `SCRATCH_CAPACITY` bytes (its `len`).
+    scratch: Vec<u8>,
     len: usize,
     cap: usize,
     /// True while protocol-4 framing is on (toggled off around big payloads).
@@ -51,12 +61,16 @@ pub struct Output {
 
 impl Output {
     pub fn new() -> Self {
+        let mut scratch = SPARE_SCRATCH.take();
+        if scratch.len() != SCRATCH_CAPACITY {
+            scratch = vec![0; SCRATCH_CAPACITY];
+        }
         Output {
             buffer: std::ptr::null_mut(),
             data: std::ptr::null_mut(),
-            inline: [0; INLINE_CAPACITY],
+            scratch,
             len: 0,
-            cap: INLINE_CAPACITY,
+            cap: SCRATCH_CAPACITY,
             framing: false,
             frame_start: None,
         }
@@ -66,7 +80,7 @@ impl Output {
     #[inline(always)]
     fn base(&mut self) -> *mut u8 {
         if self.buffer.is_null() {
-            self.inline.as_mut_ptr()
+            self.scratch.as_mut_ptr()
         } else {
             self.data
         }
@@ -98,7 +112,7 @@ impl Output {
         if !self.buffer.is_null() {
             return self.resize(new_cap);
         }
-        // Leave the inline array for a heap bytes object.
+        // Leave the scratch buffer for a heap bytes object.
         // SAFETY: the GIL is held whenever an Output exists; a null result
         // sets a Python error. The copy reads the `len` bytes written so far.
         unsafe {
@@ -108,7 +122,7 @@ impl Output {
                 return Err(PyErr::fetch(Python::assume_attached()));
             }
             let data = ffi::PyBytes_AsString(buffer) as *mut u8;
-            std::ptr::copy_nonoverlapping(self.inline.as_ptr(), data, self.len);
+            std::ptr::copy_nonoverlapping(self.scratch.as_ptr(), data, self.len);
             self.buffer = buffer;
             self.data = data;
         }
@@ -138,9 +152,7 @@ impl Output {
         }
         // SAFETY: `reserve` guaranteed `cap - len >= s.len()`; the source is a
         // Rust slice that cannot overlap the writer's buffer.
-        unsafe {
-            std::ptr::copy_nonoverlapping(s.as_ptr(), self.base().add(self.len), s.len());
-        }
+        unsafe { copy_bytes(s, self.base().add(self.len)) };
         self.len += s.len();
         Ok(())
     }
@@ -222,27 +234,61 @@ impl Output {
         }
     }
 
-    /// Hand the written bytes to Python and leave this buffer empty and
-    /// ready for more (used when flushing to a file).
+    /// Hand the written bytes to Python as a bytes object of exactly the
+    /// written length, and leave this buffer empty and ready for more (more
+    /// is written when flushing to a file chunk by chunk).
     pub fn take<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let mut fresh = Output::new();
-        fresh.framing = self.framing;
-        let old = std::mem::replace(self, fresh);
-        old.finish(py)
-    }
-
-    /// Finish the buffer into a bytes object of exactly the written length.
-    pub fn finish<'py>(mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        debug_assert!(self.frame_start.is_none(), "a frame is still open");
+        let len = std::mem::replace(&mut self.len, 0);
         if self.buffer.is_null() {
-            return Ok(PyBytes::new(py, &self.inline[..self.len]));
+            return Ok(PyBytes::new(py, &self.scratch[..len]));
         }
-        if self.len != self.cap {
-            self.resize(self.len)?;
+        if len != self.cap {
+            if let Err(err) = self.resize(len) {
+                self.cap = SCRATCH_CAPACITY; // `resize` freed the buffer
+                return Err(err);
+            }
         }
         let buffer = std::mem::replace(&mut self.buffer, std::ptr::null_mut());
+        self.cap = SCRATCH_CAPACITY;
         // SAFETY: `buffer` is a new reference to a bytes object, now owned by
         // the returned Bound (and no longer by `self`).
         Ok(unsafe { Bound::from_owned_ptr(py, buffer).cast_into_unchecked::<PyBytes>() })
+    }
+}
+
+/// Copy `src` to `dst`. Most writes are a few bytes long (an opcode and
+/// its argument, a short string); for those a libc `memcpy` call costs more
+/// than the copy, so up to 16 bytes are moved with two overlapping loads and
+/// stores instead.
+///
+/// # Safety
+/// `dst` must be valid for `src.len()` bytes of writes and not overlap `src`.
+#[inline(always)]
+unsafe fn copy_bytes(src: &[u8], dst: *mut u8) {
+    let n = src.len();
+    let s = src.as_ptr();
+    // SAFETY (all branches): every read stays within `src` (the second load
+    // of a pair ends at its last byte) and every write within the `n` bytes
+    // of `dst` the caller vouched for.
+    unsafe {
+        if (8..=16).contains(&n) {
+            let head = s.cast::<u64>().read_unaligned();
+            let tail = s.add(n - 8).cast::<u64>().read_unaligned();
+            dst.cast::<u64>().write_unaligned(head);
+            dst.add(n - 8).cast::<u64>().write_unaligned(tail);
+        } else if (4..8).contains(&n) {
+            let head = s.cast::<u32>().read_unaligned();
+            let tail = s.add(n - 4).cast::<u32>().read_unaligned();
+            dst.cast::<u32>().write_unaligned(head);
+            dst.add(n - 4).cast::<u32>().write_unaligned(tail);
+        } else if n < 4 {
+            for i in 0..n {
+                *dst.add(i) = *s.add(i);
+            }
+        } else {
+            std::ptr::copy_nonoverlapping(s, dst, n);
+        }
     }
 }
 
@@ -253,5 +299,6 @@ impl Drop for Output {
             // held; we own this reference.
             unsafe { ffi::Py_DECREF(self.buffer) };
         }
+        SPARE_SCRATCH.set(std::mem::take(&mut self.scratch));
     }
 }

@@ -125,16 +125,22 @@ fn refcount(obj: &Bound<'_, PyAny>) -> ffi::Py_ssize_t {
 pub(super) use builtin_type;
 
 impl<'py, 'm> Writer<'py, 'm> {
+    /// A writer for one dump call. Infallible and inlined, so that the
+    /// (large) struct is built where it lives instead of being copied out of
+    /// a `Result`: this is on the per-call path of every `dumps`.
+    #[inline(always)]
     pub fn new(
         py: Python<'py>,
+        refs: &'py PyRefs,
         settings: Settings,
         memo: &'m mut Memo,
         hooks: Hooks<'py>,
         file_write: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<Self> {
-        Ok(Writer {
+        by_value_modules: Vec<String>,
+    ) -> Self {
+        Writer {
             py,
-            refs: PyRefs::get(py)?,
+            refs,
             proto: settings.proto,
             bin: settings.proto >= 1,
             fix_imports: settings.fix_imports,
@@ -148,14 +154,14 @@ impl<'py, 'm> Writer<'py, 'm> {
             revisitable_open: 0,
             fast_nesting: 0,
             fast_memo: FxHashSet::default(),
-            by_value_modules: Vec::new(),
+            by_value_modules,
             open_constructors: 0,
             deferred: VecDeque::new(),
             globals_bases: FxHashMap::default(),
             rebuilding: FxHashSet::default(),
             cell_index: FxHashMap::default(),
             err_path: Vec::new(),
-        })
+        }
     }
 
     /// Write a whole pickle of `obj`: PROTO header, the object, STOP.
@@ -251,8 +257,8 @@ impl<'py, 'm> Writer<'py, 'm> {
     }
 
     /// The finished pickle (for `dumps`).
-    pub fn into_bytes(self) -> PyResult<Bound<'py, PyBytes>> {
-        self.out.finish(self.py)
+    pub fn take_bytes(&mut self) -> PyResult<Bound<'py, PyBytes>> {
+        self.out.take(self.py)
     }
 
     /// Send what is buffered to the file (for `Pickler.dump`).
