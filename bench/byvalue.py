@@ -209,7 +209,13 @@ def fmt(seconds: float) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
+    parser.add_argument(
+        "--only", help="comma-separated workload names (default: all)", type=lambda s: s.split(",")
+    )
     args = parser.parse_args(argv)
+    unknown = set(args.only or ()) - {w[0] for w in WORKLOADS}
+    if unknown:
+        parser.error(f"unknown workload(s): {', '.join(sorted(unknown))}")
     repeats, processes = (3, 3) if args.quick else (7, 7)
     print(
         f"Python {sys.version.split()[0]}, anypickle, cloudpickle {cloudpickle.__version__}, "
@@ -222,6 +228,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     summary = []
     for name, template, build, sizes in WORKLOADS:
+        if args.only and name not in args.only:
+            continue
         n = sizes[1] if args.quick else sizes[0]
         obj = build(n)
         print(template.format(n=f"{n:,}"))

@@ -6,12 +6,12 @@
 //! makes another minor version refuse the bytecode with a clear message.
 
 use pyo3::ffi;
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyFrozenSet, PySet, PyString, PyTuple};
 use rustc_hash::FxHashSet;
 
 use super::super::writer::Writer;
+use super::getters::Getters;
 use crate::opcodes::REDUCE;
 
 /// The opcodes whose argument indexes `co_names` as a global (or, in class
@@ -95,7 +95,11 @@ pub(super) struct UsedNames<'py> {
     pub all_names: Vec<Bound<'py, PyString>>,
 }
 
-pub(super) fn used_names<'py>(ops: &NameOps, code: &Bound<'py, PyAny>) -> PyResult<UsedNames<'py>> {
+pub(super) fn used_names<'py>(
+    ops: &NameOps,
+    getters: &Getters,
+    code: &Bound<'py, PyAny>,
+) -> PyResult<UsedNames<'py>> {
     let mut used = UsedNames {
         globals: Vec::new(),
         all_names: Vec::new(),
@@ -103,14 +107,9 @@ pub(super) fn used_names<'py>(ops: &NameOps, code: &Bound<'py, PyAny>) -> PyResu
     let mut seen_globals = FxHashSet::default();
     let mut seen_names = FxHashSet::default();
     let mut pending = vec![code.clone()];
-    let py = code.py();
     while let Some(code) = pending.pop() {
-        let names = code
-            .getattr(intern!(py, "co_names"))?
-            .cast_into::<PyTuple>()?;
-        let bytecode = code
-            .getattr(intern!(py, "co_code"))?
-            .cast_into::<PyBytes>()?;
+        let names = getters.co_names.get(&code)?.cast_into::<PyTuple>()?;
+        let bytecode = getters.co_code.get(&code)?.cast_into::<PyBytes>()?;
         let mut bad_index = false;
         ops.scan(bytecode.as_bytes(), |i| match names.get_item(i) {
             Ok(name) => {
@@ -134,9 +133,7 @@ pub(super) fn used_names<'py>(ops: &NameOps, code: &Bound<'py, PyAny>) -> PyResu
                 }
             }
         }
-        let consts = code
-            .getattr(intern!(py, "co_consts"))?
-            .cast_into::<PyTuple>()?;
+        let consts = getters.co_consts.get(&code)?.cast_into::<PyTuple>()?;
         // Reverse, so that popping visits nested code in source order.
         for c in consts.iter().rev() {
             if is_code(&c) {
@@ -202,18 +199,14 @@ const FIELDS_3_11: &[&str] = &[
 const CONSTS_FIELD: usize = 7;
 
 /// The attribute names to read, in `types.CodeType`'s order on this version.
-pub(super) fn code_fields(py: Python<'_>) -> Vec<Py<PyString>> {
-    let info = py.version_info();
-    let names = if (info.major, info.minor) >= (3, 11) {
+pub(super) fn code_fields(py: Python<'_>) -> &'static [&'static str] {
+    let names = if py.version_info() >= (3, 11) {
         FIELDS_3_11
     } else {
         FIELDS_3_10
     };
     debug_assert_eq!(names[CONSTS_FIELD], "co_consts");
     names
-        .iter()
-        .map(|n| PyString::intern(py, n).unbind())
-        .collect()
 }
 
 impl<'py> Writer<'py, '_> {
@@ -223,10 +216,11 @@ impl<'py> Writer<'py, '_> {
     pub(in super::super) fn save_code(&mut self, code: &Bound<'py, PyAny>) -> PyResult<()> {
         let py = self.py;
         let bv = self.by_value_refs()?;
-        let mut fields: Vec<Bound<'py, PyAny>> = Vec::with_capacity(bv.code_fields.len() + 1);
+        let getters = &bv.getters.code_fields;
+        let mut fields: Vec<Bound<'py, PyAny>> = Vec::with_capacity(getters.len() + 1);
         fields.push(bv.python_version.bind(py).clone().into_any());
-        for (i, name) in bv.code_fields.iter().enumerate() {
-            let mut value = code.getattr(name.bind(py))?;
+        for (i, getter) in getters.iter().enumerate() {
+            let mut value = getter.get(code)?;
             if i == CONSTS_FIELD && has_unordered(&value) {
                 value = bv.stable_constants.bind(py).call1((value,))?;
             }

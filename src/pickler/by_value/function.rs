@@ -49,7 +49,8 @@ impl<'py> Writer<'py, '_> {
         };
         let globals = globals.cast_into::<PyDict>()?;
         let base_globals = self.base_globals(&globals)?;
-        let name = func.getattr(intern!(py, "__name__"))?;
+        let get = &bv.getters;
+        let name = get.name.get(func)?;
 
         let state = PyDict::new(py);
         self.add_used_globals(bv, &state, &code, &globals)?;
@@ -62,37 +63,32 @@ impl<'py> Writer<'py, '_> {
         if let Some(a) = annotations.filter(|a| a.len().is_ok_and(|n| n > 0)) {
             state.set_item(intern!(py, "annotations"), a)?;
         }
-        let doc = func.getattr(intern!(py, "__doc__"))?;
+        let doc = get.doc.get(func)?;
         if !doc.is_none() {
             state.set_item(intern!(py, "doc"), doc)?;
         }
         // `FunctionType()` takes `__module__` from the globals' `__name__`.
-        let module = func.getattr(intern!(py, "__module__"))?;
+        let module = get.module.get(func)?;
         let implied_module = globals.get_item(intern!(py, "__name__"))?;
         if !implied_module.is_some_and(|m| m.eq(&module).unwrap_or(false)) {
             state.set_item(intern!(py, "module"), module)?;
         }
         // ... and `__qualname__` from the code: `co_qualname` (3.11+) or
         // `co_name` (3.10; the `name` argument does not change it).
-        let qualname = func.getattr(intern!(py, "__qualname__"))?;
-        let implied_qualname = if self.refs.version >= (3, 11) {
-            code.getattr(intern!(py, "co_qualname"))?
-        } else {
-            code.getattr(intern!(py, "co_name"))?
-        };
+        let qualname = get.qualname.get(func)?;
+        let implied_qualname = get.co_implied_qualname.get(&code)?;
         if !qualname.eq(&implied_qualname)? {
             state.set_item(intern!(py, "qualname"), qualname)?;
         }
-        if self.refs.version >= (3, 12) {
-            let params = func.getattr(intern!(py, "__type_params__"))?;
+        if let Some(type_params) = &get.type_params {
+            let params = type_params.get(func)?;
             if params.len()? > 0 {
                 state.set_item(intern!(py, "type_params"), params)?;
             }
         }
-        if let Some(attrs) = func.getattr_opt(intern!(py, "__dict__"))? {
-            if attrs.len()? > 0 {
-                state.set_item(intern!(py, "dict"), attrs)?;
-            }
+        let attrs = get.dict.get(func)?;
+        if attrs.len()? > 0 {
+            state.set_item(intern!(py, "dict"), attrs)?;
         }
 
         if let Some(cells) = closure.as_ref().and_then(|c| c.cast::<PyTuple>().ok()) {
@@ -141,7 +137,7 @@ impl<'py> Writer<'py, '_> {
         globals: &Bound<'py, PyDict>,
     ) -> PyResult<()> {
         let py = self.py;
-        let used = used_names(&bv.ops, code)?;
+        let used = used_names(&bv.ops, &bv.getters, code)?;
         if used.globals.is_empty() {
             return Ok(());
         }

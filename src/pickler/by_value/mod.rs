@@ -21,6 +21,7 @@
 
 mod code;
 mod function;
+mod getters;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
@@ -63,8 +64,8 @@ pub(crate) struct ByValueRefs {
     /// The deallocator of every class made by `type()` (CPython's
     /// subtype_dealloc), read from a class made for the purpose.
     python_class_dealloc: ffi::destructor,
-    /// `types.CodeType`'s parameters as attribute names, in order.
-    code_fields: Vec<Py<PyString>>,
+    /// Attribute reads of functions and code objects.
+    getters: getters::Getters,
 }
 
 static BY_VALUE_REFS: PyOnceLock<ByValueRefs> = PyOnceLock::new();
@@ -104,7 +105,7 @@ impl ByValueRefs {
             sys_modules: py.import("sys")?.getattr("modules")?.cast_into()?.unbind(),
             python_version: rc.getattr("PYTHON_VERSION")?.cast_into()?.unbind(),
             ops: code::NameOps::load(py)?,
-            code_fields: code::code_fields(py),
+            getters: getters::Getters::load(py, code::code_fields(py))?,
             python_class_dealloc: {
                 let probe = py.get_type::<pyo3::types::PyType>().call1((
                     "_anypickle_probe",
@@ -175,7 +176,7 @@ impl<'py> Writer<'py, '_> {
             ModuleOf::ByValue | ModuleOf::Unknown => return Ok(true),
             ModuleOf::Named(name) => name,
         };
-        let Some(qualname) = obj.getattr_opt(intern!(py, "__qualname__"))? else {
+        let Some(qualname) = bv.getters.qualname.get_opt(obj)? else {
             return Ok(true);
         };
         let Ok(qualname) = qualname.cast_into::<PyString>() else {
@@ -224,7 +225,8 @@ impl<'py> Writer<'py, '_> {
     /// `obj.__module__`, classified: `__main__` or registered, a plain
     /// module name, or missing / not a str.
     fn module_of(&self, obj: &Bound<'py, PyAny>) -> PyResult<ModuleOf<'py>> {
-        let Some(module_name) = obj.getattr_opt(intern!(self.py, "__module__"))? else {
+        let getters = &self.by_value_refs()?.getters;
+        let Some(module_name) = getters.module.get_opt(obj)? else {
             return Ok(ModuleOf::Unknown);
         };
         let Ok(module_name) = module_name.cast_into::<PyString>() else {
