@@ -360,20 +360,16 @@ impl<'py> Writer<'py, '_> {
         let dotted_path = dotted_path(&global_name)?;
         let module_name = whichmodule(obj, &dotted_path)?;
 
-        // SAFETY: `module_name` is a live object; PyImport_Import returns a
-        // new reference or null with an exception set.
-        let module =
-            unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyImport_Import(module_name.as_ptr())) }
-                .map_err(|_| {
-                    self.refs.pickling_error(
-                        py,
-                        format!(
-                            "Can't pickle {}: import of module {} failed",
-                            repr(obj),
-                            repr(&module_name)
-                        ),
-                    )
-                })?;
+        let module = crate::imports::import_module(&module_name).map_err(|_| {
+            self.refs.pickling_error(
+                py,
+                format!(
+                    "Can't pickle {}: import of module {} failed",
+                    repr(obj),
+                    repr(&module_name)
+                ),
+            )
+        })?;
         let lastname = dotted_path
             .last()
             .cloned()

@@ -327,7 +327,7 @@ impl Unpickler {
         name: Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let proto = self.proto.load(Ordering::Relaxed);
-        objects::find_class(module.py(), proto, self.fix_imports, module, name)
+        objects::find_class(proto, self.fix_imports, module, name)
     }
 
     /// The memo, as a proxy with `copy()` and `clear()` like pickle's.

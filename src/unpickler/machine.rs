@@ -194,7 +194,7 @@ impl<'py, 'a> Machine<'py, 'a> {
     ) -> PyResult<Bound<'py, PyAny>> {
         match &self.config.find_class {
             Some(hook) => hook.call1((module, name)),
-            None => objects::find_class(self.py, self.proto, self.config.fix_imports, module, name),
+            None => objects::find_class(self.proto, self.config.fix_imports, module, name),
         }
     }
 

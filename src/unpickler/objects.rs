@@ -275,7 +275,6 @@ fn fix_import<'py>(
 /// protocol 3, import, then a plain attribute (protocol < 4) or a dotted
 /// path that may not go through `<locals>` (protocol 4+).
 pub fn find_class<'py>(
-    py: Python<'py>,
     proto: u8,
     fix_imports: bool,
     module: Bound<'py, PyAny>,
@@ -287,8 +286,7 @@ pub fn find_class<'py>(
     } else {
         (module, name)
     };
-    // SAFETY: plain C API call with the GIL held; `module` is alive.
-    let m = owned(py, unsafe { ffi::PyImport_Import(module.as_ptr()) })?;
+    let m = crate::imports::import_module(&module)?;
     if proto < 4 {
         return m
             .getattr_opt(name.cast::<PyString>()?)?

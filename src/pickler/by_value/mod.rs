@@ -170,7 +170,6 @@ impl<'py> Writer<'py, '_> {
     /// The decision for functions and classes: false when the object can be
     /// found again, as the same object, at its module and qualified name.
     pub(super) fn wants_by_value(&self, obj: &Bound<'py, PyAny>) -> PyResult<bool> {
-        let py = self.py;
         let bv = self.by_value_refs()?;
         let module_name = match self.module_of(obj)? {
             ModuleOf::ByValue | ModuleOf::Unknown => return Ok(true),
@@ -187,19 +186,8 @@ impl<'py> Writer<'py, '_> {
             // `<locals>`, `<lambda>`, `<genexpr>`: never reachable by name.
             return Ok(true);
         }
-        let module = match bv.sys_modules.bind(py).get_item(&module_name)? {
-            Some(m) if !m.is_none() => m,
-            _ => {
-                // SAFETY: `module_name` is a live str; PyImport_Import returns
-                // a new reference or null with an exception set.
-                let imported = unsafe {
-                    Bound::from_owned_ptr_or_err(py, ffi::PyImport_Import(module_name.as_ptr()))
-                };
-                match imported {
-                    Ok(m) => m,
-                    Err(_) => return Ok(true),
-                }
-            }
+        let Ok(module) = crate::imports::import_module(&module_name) else {
+            return Ok(true);
         };
         let mut current = module;
         for (i, part) in qualname_str.split('.').enumerate() {
