@@ -152,7 +152,9 @@ impl Output {
         }
         // SAFETY: `reserve` guaranteed `cap - len >= s.len()`; the source is a
         // Rust slice that cannot overlap the writer's buffer.
-        unsafe { copy_bytes(s, self.base().add(self.len)) };
+        unsafe {
+            std::ptr::copy_nonoverlapping(s.as_ptr(), self.base().add(self.len), s.len());
+        }
         self.len += s.len();
         Ok(())
     }
@@ -254,41 +256,6 @@ impl Output {
         // SAFETY: `buffer` is a new reference to a bytes object, now owned by
         // the returned Bound (and no longer by `self`).
         Ok(unsafe { Bound::from_owned_ptr(py, buffer).cast_into_unchecked::<PyBytes>() })
-    }
-}
-
-/// Copy `src` to `dst`. Most writes are a few bytes long (an opcode and
-/// its argument, a short string); for those a libc `memcpy` call costs more
-/// than the copy, so up to 16 bytes are moved with two overlapping loads and
-/// stores instead.
-///
-/// # Safety
-/// `dst` must be valid for `src.len()` bytes of writes and not overlap `src`.
-#[inline(always)]
-unsafe fn copy_bytes(src: &[u8], dst: *mut u8) {
-    let n = src.len();
-    let s = src.as_ptr();
-    // SAFETY (all branches): every read stays within `src` (the second load
-    // of a pair ends at its last byte) and every write within the `n` bytes
-    // of `dst` the caller vouched for.
-    unsafe {
-        if (8..=16).contains(&n) {
-            let head = s.cast::<u64>().read_unaligned();
-            let tail = s.add(n - 8).cast::<u64>().read_unaligned();
-            dst.cast::<u64>().write_unaligned(head);
-            dst.add(n - 8).cast::<u64>().write_unaligned(tail);
-        } else if (4..8).contains(&n) {
-            let head = s.cast::<u32>().read_unaligned();
-            let tail = s.add(n - 4).cast::<u32>().read_unaligned();
-            dst.cast::<u32>().write_unaligned(head);
-            dst.add(n - 4).cast::<u32>().write_unaligned(tail);
-        } else if n < 4 {
-            for i in 0..n {
-                *dst.add(i) = *s.add(i);
-            }
-        } else {
-            std::ptr::copy_nonoverlapping(s, dst, n);
-        }
     }
 }
 
