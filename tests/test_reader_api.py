@@ -29,6 +29,7 @@ import io
 import mmap
 import pickle
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -481,6 +482,35 @@ def test_exceptions_from_find_class_propagate_unchanged(data, exc):
             load(data)
         assert type(info.value) is exc
         assert not isinstance(info.value, pickle.UnpicklingError)
+
+
+def test_find_class_imports_a_module_not_imported_yet():
+    # The module lookup tries sys.modules first; a module that is not there
+    # must still be imported, as pickle does. Run in a fresh interpreter so
+    # the module really is absent.
+    code = (
+        "import sys, anypickle\n"
+        "assert 'xml.dom.minidom' not in sys.modules\n"
+        "cls = anypickle.loads(b'\\x80\\x04\\x8c\\x0fxml.dom.minidom\\x8c\\x04Text\\x93.')\n"
+        "assert cls is sys.modules['xml.dom.minidom'].Text\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_module_set_to_none_in_sys_modules_fails_like_stdlib(monkeypatch):
+    # `sys.modules[name] = None` blocks the import: the reader may not take
+    # the None for a module. (The writer, finding no module, pickles such a
+    # class by value instead; see the by-value tests.)
+    import json.decoder
+
+    data = pickle.dumps(json.decoder.JSONDecoder, 4)
+    monkeypatch.setitem(sys.modules, "json.decoder", None)
+    with pytest.raises(ImportError) as expected:
+        pickle.loads(data)
+    for load in (anypickle.loads, _any_unpickle):
+        with pytest.raises(ImportError) as info:
+            load(data)
+        assert type(info.value) is type(expected.value)
 
 
 def test_exception_from_custom_find_class_propagates_unchanged():
