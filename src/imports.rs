@@ -10,12 +10,18 @@
 //! it asks the module's `__spec__` whether it is still initializing.)
 //! Modules not imported yet (or set to None in `sys.modules`, which makes
 //! import fail) take the full import.
+//!
+//! A module found in `sys.modules` may still be running its body, in
+//! another thread or as a circular import. `__import__` waits for another
+//! thread's import to finish; the shortcut does not. So a caller that does
+//! not find the attribute it wants in the module `import_module` gave must
+//! try again with `import_module_fully` before it reports failure (CPython's
+//! `test_unpickle_module_race` checks exactly this).
 
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-/// `sys.modules[name]` when present, else `__import__(name)` (returning the
-/// module named, not the top-level package).
+/// `sys.modules[name]` when present, else `import_module_fully(name)`.
 pub fn import_module<'py>(name: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = name.py();
     // SAFETY: the GIL is held; PyImport_GetModuleDict returns a borrowed
@@ -35,7 +41,13 @@ pub fn import_module<'py>(name: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny
     } else if let Some(err) = PyErr::take(py) {
         return Err(err);
     }
-    // SAFETY: as above; PyImport_Import returns a new reference or null with
-    // an exception set.
-    unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyImport_Import(name.as_ptr())) }
+    import_module_fully(name)
+}
+
+/// `__import__(name)`, returning the module named (not the top-level
+/// package); waits while another thread is importing it.
+pub fn import_module_fully<'py>(name: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: the GIL is held and `name` is alive; PyImport_Import returns a
+    // new reference or null with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(name.py(), ffi::PyImport_Import(name.as_ptr())) }
 }

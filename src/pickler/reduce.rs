@@ -360,7 +360,7 @@ impl<'py> Writer<'py, '_> {
         let dotted_path = dotted_path(&global_name)?;
         let module_name = whichmodule(obj, &dotted_path)?;
 
-        let module = crate::imports::import_module(&module_name).map_err(|_| {
+        let import_failed = |_| {
             self.refs.pickling_error(
                 py,
                 format!(
@@ -369,12 +369,19 @@ impl<'py> Writer<'py, '_> {
                     repr(&module_name)
                 ),
             )
-        })?;
+        };
+        let mut module = crate::imports::import_module(&module_name).map_err(import_failed)?;
         let lastname = dotted_path
             .last()
             .cloned()
             .expect("str.split returns at least one part");
-        let (found, parent) = match get_deep_attribute(&module, &dotted_path) {
+        let mut lookup = get_deep_attribute(&module, &dotted_path);
+        if !matches!(lookup, Ok(Some(_))) {
+            // Perhaps still being imported by another thread: wait, look again.
+            module = crate::imports::import_module_fully(&module_name).map_err(import_failed)?;
+            lookup = get_deep_attribute(&module, &dotted_path);
+        }
+        let (found, parent) = match lookup {
             Ok(Some(pair)) => pair,
             _ => {
                 return Err(self.refs.pickling_error(

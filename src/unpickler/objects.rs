@@ -286,25 +286,41 @@ pub fn find_class<'py>(
     } else {
         (module, name)
     };
+    let dotted = if proto < 4 {
+        None
+    } else {
+        let dotted = name.cast::<PyString>()?.to_str()?;
+        if dotted.split('.').any(|part| part == "<locals>") {
+            let m = crate::imports::import_module(&module)?;
+            return Err(PyAttributeError::new_err(format!(
+                "Can't get local attribute {} on {}",
+                name.repr()?,
+                m.repr()?
+            )));
+        }
+        Some(dotted)
+    };
+    // The attribute, or None when it is missing.
+    let lookup = |m: &Bound<'py, PyAny>| -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(dotted) = dotted else {
+            return m.getattr_opt(name.cast::<PyString>()?);
+        };
+        let mut obj = m.clone();
+        for part in dotted.split('.') {
+            match obj.getattr_opt(part)? {
+                Some(next) => obj = next,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(obj))
+    };
     let m = crate::imports::import_module(&module)?;
-    if proto < 4 {
-        return m
-            .getattr_opt(name.cast::<PyString>()?)?
-            .ok_or_else(|| cant_get(&name, &m));
+    if let Some(found) = lookup(&m)? {
+        return Ok(found);
     }
-    let dotted = name.cast::<PyString>()?.to_str()?;
-    if dotted.split('.').any(|part| part == "<locals>") {
-        return Err(PyAttributeError::new_err(format!(
-            "Can't get local attribute {} on {}",
-            name.repr()?,
-            m.repr()?
-        )));
-    }
-    let mut obj = m.clone();
-    for part in dotted.split('.') {
-        obj = obj.getattr_opt(part)?.ok_or_else(|| cant_get(&name, &m))?;
-    }
-    Ok(obj)
+    // Perhaps still being imported by another thread: wait for it, look again.
+    let m = crate::imports::import_module_fully(&module)?;
+    lookup(&m)?.ok_or_else(|| cant_get(&name, &m))
 }
 
 fn cant_get(name: &Bound<'_, PyAny>, m: &Bound<'_, PyAny>) -> PyErr {

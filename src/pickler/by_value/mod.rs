@@ -189,19 +189,38 @@ impl<'py> Writer<'py, '_> {
         let Ok(module) = crate::imports::import_module(&module_name) else {
             return Ok(true);
         };
+        if let Some(by_value) = self.by_value_at(module, qualname_str, obj)? {
+            return Ok(by_value);
+        }
+        // A name missing: the module may still be being imported by another
+        // thread. Wait for it and look again.
+        let Ok(module) = crate::imports::import_module_fully(&module_name) else {
+            return Ok(true);
+        };
+        Ok(self.by_value_at(module, qualname_str, obj)?.unwrap_or(true))
+    }
+
+    /// Follow `qualname` from `module`: whether `obj` must go by value, or
+    /// None when a name along the way is missing.
+    fn by_value_at(
+        &self,
+        module: Bound<'py, PyAny>,
+        qualname: &str,
+        obj: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<bool>> {
         let mut current = module;
-        for (i, part) in qualname_str.split('.').enumerate() {
+        for (i, part) in qualname.split('.').enumerate() {
             // A method found through a class that itself goes by value (say,
             // one moved into `__main__`) must come along with that class.
             if i > 0 && current.is_instance_of::<PyType>() && self.module_goes_by_value(&current)? {
-                return Ok(true);
+                return Ok(Some(true));
             }
             match current.getattr_opt(part)? {
                 Some(next) => current = next,
-                None => return Ok(true),
+                None => return Ok(None),
             }
         }
-        Ok(!current.is(obj))
+        Ok(Some(!current.is(obj)))
     }
 
     /// Whether `obj.__module__` is `__main__` or registered for by-value
