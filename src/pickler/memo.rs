@@ -65,11 +65,10 @@ impl Memo {
         if self.index.capacity() > KEEP_SLOTS {
             // Dropped whole: no point emptying slots first.
             self.index = PtrTable::default();
+            self.keep_alive.clear();
         } else {
-            self.index
-                .clear(self.keep_alive.iter().map(|o| o.as_ptr() as usize));
+            self.clear();
         }
-        self.keep_alive.clear();
         self.keep_alive.shrink_to(KEEP_REFS);
     }
 

@@ -66,9 +66,7 @@ impl Getter {
             )
         }
     }
-}
 
-impl Getter {
     /// `getattr(obj, name, None)`, as an Option (objects of the owner type
     /// always have the attribute).
     #[inline]
