@@ -5,6 +5,7 @@
 use pyo3::prelude::*;
 
 pub use anypickle_parser::opcodes;
+mod attrs;
 mod imports;
 pub mod pickler;
 mod pyrefs;

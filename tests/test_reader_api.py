@@ -1677,3 +1677,117 @@ print("ok")
     rc, out, err = run_python(code, timeout=300)
     assert_clean_exit(rc, out, err)
     assert out.strip() == "ok"
+
+
+# --- BUILD without __setstate__: the state goes into the instance __dict__ ---
+#
+# The reader stores plain attributes with the generic setattr (so CPython
+# 3.11+ keeps the instance's inline values), but the outcome must be exactly
+# pickle's `inst.__dict__[key] = value`: no property setter, no __setattr__
+# override, keys interned and in the same order.
+
+SETTER_CALLS: list[object] = []
+
+
+class WithPropertyAndDefaults:
+    kind = "class default"  # a plain class attribute, not a data descriptor
+
+    @property
+    def size(self):
+        return self.__dict__.get("size", "unset")
+
+    @size.setter
+    def size(self, value):
+        SETTER_CALLS.append(value)
+
+    def method(self):
+        return "method"
+
+
+class RefusesSetattr:
+    def __setattr__(self, name, value):
+        raise AssertionError("BUILD must not call __setattr__")
+
+
+class WithSlotsAndDict:
+    __slots__ = ("a", "__dict__")
+
+
+class StrKey(str):
+    pass
+
+
+class Carrier:
+    """Pickles as `cls.__new__(cls)` followed by BUILD with `state`."""
+
+    def __init__(self, cls, state):
+        self.cls, self.state = cls, state
+
+    def __reduce__(self):
+        return (copyreg._reconstructor, (self.cls, object, None), self.state)
+
+
+def _with_state(cls, state):
+    return Carrier(cls, state)
+
+
+def record_setstate(state):
+    SETTER_CALLS.append(("instance __setstate__", state))
+
+
+def _instance_with_own_setstate():
+    obj = WithPropertyAndDefaults.__new__(WithPropertyAndDefaults)
+    obj.__dict__["__setstate__"] = record_setstate
+    return obj
+
+
+class OwnSetstate:
+    def __reduce__(self):
+        return (_instance_with_own_setstate, (), {"size": 5})
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: _with_state(WithPropertyAndDefaults, {"size": 3, "kind": "own", "method": 1}),
+        lambda: _with_state(RefusesSetattr, {"a": 1, "b": [2]}),
+        lambda: _with_state(WithPropertyAndDefaults, {1: "int key", "x": 2}),
+        lambda: _with_state(WithPropertyAndDefaults, {StrKey("sub"): 1, "x": 2}),
+        lambda: _with_state(WithSlotsAndDict, ({"b": 2, "c": 3}, {"a": 1})),
+        lambda: _with_state(WithPropertyAndDefaults, None),
+        OwnSetstate,
+    ],
+    ids=["data-descriptor", "setattr-override", "int-key", "str-subclass-key", "slots",
+         "none", "instance-setstate"],
+)
+def test_build_state_lands_in_dict_like_stdlib(make, protocol):
+    data = pickle.dumps(make(), protocol)
+    SETTER_CALLS.clear()
+    expected = pickle.loads(data)
+    expected_calls = list(SETTER_CALLS)
+    SETTER_CALLS.clear()
+    got = anypickle.loads(data)
+    assert SETTER_CALLS == expected_calls
+    assert type(got) is type(expected)
+    assert list(got.__dict__.items()) == list(expected.__dict__.items())
+    for key in got.__dict__:
+        if type(key) is str:
+            assert sys.intern(key) is key
+    if isinstance(got, WithSlotsAndDict):
+        assert got.a == expected.a == 1
+    if isinstance(got, WithPropertyAndDefaults) and "size" in got.__dict__:
+        assert got.size == expected.size
+
+
+def test_build_keeps_instances_as_compact_as_their_constructor_does():
+    # Equal instances, equal sizes: the loaded instance's attributes read and
+    # write like the original's.
+    objs = [WithPropertyAndDefaults() for _ in range(3)]
+    for i, obj in enumerate(objs):
+        obj.x, obj.y = i, str(i)
+    loaded = anypickle.loads(pickle.dumps(objs))
+    for original, copy in zip(objs, loaded):
+        assert copy.__dict__ == original.__dict__
+        copy.z = 1
+        assert copy.z == 1 and list(copy.__dict__) == ["x", "y", "z"]

@@ -12,13 +12,11 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
 
 use super::errors::{data, Class, Fail};
+use crate::attrs;
 
 unsafe extern "C" {
     // Not in pyo3-ffi; part of the stable C API since 3.8.
     fn PySys_Audit(event: *const c_char, format: *const c_char, ...) -> c_int;
-    // Not in pyo3-ffi; exported by CPython 3.10-3.13 (Cython relies on it).
-    // Returns a borrowed reference or null, never raising.
-    fn _PyType_Lookup(tp: *mut ffi::PyTypeObject, name: *mut ffi::PyObject) -> *mut ffi::PyObject;
 }
 
 /// Python objects the reader needs again and again, looked up once.
@@ -436,65 +434,22 @@ pub fn instantiate<'py>(
     let py = cls.py();
     if args.is_empty()
         && cls.is_instance_of::<PyType>()
-        && cls.getattr_opt(intern!(py, "__getinitargs__"))?.is_none()
+        && attrs::lookup(cls, intern!(py, "__getinitargs__"))?.is_none()
     {
         return Ok(cls.call_method1(intern!(py, "__new__"), (cls,))?);
     }
     Ok(cls.call1(args)?)
 }
 
-/// BUILD: `__setstate__(state)` if the object has one, otherwise update its
-/// `__dict__` (string keys interned) and set the slot state as attributes.
-/// What BUILD found on the instance: its `__setstate__`, or else its
-/// `__dict__` when the lookup already fetched it (so BUILD does not fetch it
-/// again).
-enum SetState<'py> {
-    Method(Bound<'py, PyAny>),
-    Absent(Option<Bound<'py, PyAny>>),
-}
-
-/// `inst.__setstate__`. For instances with the generic attribute lookup,
-/// "absent" is decided from the type's MRO and the instance dict without
-/// raising and discarding an AttributeError (which costs more than the rest
-/// of BUILD); other instances go through `getattr`.
-fn lookup_setstate<'py>(inst: &Bound<'py, PyAny>) -> PyResult<SetState<'py>> {
-    let py = inst.py();
-    let name = intern!(py, "__setstate__");
-    let tp = inst.get_type_ptr();
-    // SAFETY: reads the type's getattro slot; `_PyType_Lookup` only reads
-    // the MRO and returns a borrowed reference (or null, without an error).
-    let generic = unsafe { (*tp).tp_getattro }.is_some_and(|f| {
-        std::ptr::fn_addr_eq(f, ffi::PyObject_GenericGetAttr as ffi::getattrofunc)
-    });
-    if generic && unsafe { _PyType_Lookup(tp, name.as_ptr()) }.is_null() {
-        // No type attribute: only the instance dict can still hold it.
-        let dict = inst.getattr_opt(intern!(py, "__dict__"))?;
-        let in_dict = match &dict {
-            Some(d) => match d.cast::<PyDict>() {
-                Ok(d) => d.contains(name)?,
-                Err(_) => true,
-            },
-            None => false,
-        };
-        if !in_dict {
-            return Ok(SetState::Absent(dict));
-        }
-    }
-    Ok(match inst.getattr_opt(name)? {
-        Some(method) => SetState::Method(method),
-        None => SetState::Absent(None),
-    })
-}
-
+/// BUILD: `__setstate__(state)` if the object has one, otherwise put the
+/// state's items in its `__dict__` (string keys interned) and set the slot
+/// state as attributes.
 pub fn build<'py>(inst: &Bound<'py, PyAny>, state: Bound<'py, PyAny>) -> Result<(), Fail> {
     let py = inst.py();
-    let fetched_dict = match lookup_setstate(inst)? {
-        SetState::Method(setstate) => {
-            setstate.call1((state,))?;
-            return Ok(());
-        }
-        SetState::Absent(dict) => dict,
-    };
+    if let Some(setstate) = attrs::lookup(inst, intern!(py, "__setstate__"))? {
+        setstate.call1((state,))?;
+        return Ok(());
+    }
     let (state, slotstate) = match state.cast::<PyTuple>() {
         Ok(t) if t.len() == 2 => (t.get_item(0)?, Some(t.get_item(1)?)),
         _ => (state, None),
@@ -503,10 +458,7 @@ pub fn build<'py>(inst: &Bound<'py, PyAny>, state: Bound<'py, PyAny>) -> Result<
         let Ok(state) = state.cast::<PyDict>() else {
             return data(Class::Unpickling, "state is not a dictionary");
         };
-        let dict = match fetched_dict {
-            Some(dict) => dict,
-            None => inst.getattr(intern!(py, "__dict__"))?,
-        };
+        let mut target = DictTarget::new(inst);
         for_each_item(state, |key, value| {
             let key = if key.is_exact_instance_of::<PyString>() {
                 // SAFETY: `key` is an exact str; interning returns a new reference.
@@ -516,7 +468,7 @@ pub fn build<'py>(inst: &Bound<'py, PyAny>, state: Bound<'py, PyAny>) -> Result<
             } else {
                 key
             };
-            dict.set_item(key, value)
+            target.set(key, value)
         })?;
     }
     if let Some(slotstate) = slotstate {
@@ -528,6 +480,75 @@ pub fn build<'py>(inst: &Bound<'py, PyAny>, state: Bound<'py, PyAny>) -> Result<
         })?;
     }
     Ok(())
+}
+
+/// Where BUILD puts the state's items: `inst.__dict__[key] = value`, as
+/// CPython does.
+///
+/// For an instance with the generic `__setattr__` and a `__dict__`, an item
+/// whose str key names no data descriptor on the type is stored with the
+/// generic setattr instead, which writes to the same dict without making
+/// CPython (3.11+) turn the instance's inline attribute values into a real
+/// dict object first. The result is the same mapping, in the same order.
+struct DictTarget<'a, 'py> {
+    inst: &'a Bound<'py, PyAny>,
+    generic_setattr: bool,
+    dict: Option<Bound<'py, PyAny>>,
+}
+
+impl<'a, 'py> DictTarget<'a, 'py> {
+    fn new(inst: &'a Bound<'py, PyAny>) -> Self {
+        let tp = inst.get_type_ptr();
+        // SAFETY: reads two slots of the instance's (live) type object.
+        let generic_setattr = unsafe {
+            (*tp).tp_dictoffset != 0
+                && (*tp).tp_setattro.is_some_and(|f| {
+                    std::ptr::fn_addr_eq(f, ffi::PyObject_GenericSetAttr as ffi::setattrofunc)
+                })
+        };
+        DictTarget {
+            inst,
+            generic_setattr,
+            dict: None,
+        }
+    }
+
+    fn set(&mut self, key: Bound<'py, PyAny>, value: Bound<'py, PyAny>) -> PyResult<()> {
+        if self.generic_setattr {
+            if let Ok(name) = key.cast_exact::<PyString>() {
+                let tp = self.inst.get_type_ptr();
+                // SAFETY: `tp` is the live type of `inst`; the borrowed
+                // descriptor is only read (its type's set slot) before any
+                // Python code runs.
+                let plain = match unsafe { attrs::type_lookup(tp, name) } {
+                    None => true,
+                    Some(descr) => unsafe { (*ffi::Py_TYPE(descr)).tp_descr_set.is_none() },
+                };
+                if plain {
+                    // SAFETY: generic setattr on a live instance with a str
+                    // name and a value, all alive for the call.
+                    let rc = unsafe {
+                        ffi::PyObject_GenericSetAttr(
+                            self.inst.as_ptr(),
+                            name.as_ptr(),
+                            value.as_ptr(),
+                        )
+                    };
+                    if rc < 0 {
+                        return Err(PyErr::fetch(self.inst.py()));
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        let dict = match &self.dict {
+            Some(d) => d,
+            None => self
+                .dict
+                .insert(self.inst.getattr(intern!(self.inst.py(), "__dict__"))?),
+        };
+        dict.set_item(key, value)
+    }
 }
 
 /// Visit a dict's items with strong references, tolerating mutation by the
