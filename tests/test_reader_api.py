@@ -1758,8 +1758,15 @@ class OwnSetstate:
         lambda: _with_state(WithPropertyAndDefaults, None),
         OwnSetstate,
     ],
-    ids=["data-descriptor", "setattr-override", "int-key", "str-subclass-key", "slots",
-         "none", "instance-setstate"],
+    ids=[
+        "data-descriptor",
+        "setattr-override",
+        "int-key",
+        "str-subclass-key",
+        "slots",
+        "none",
+        "instance-setstate",
+    ],
 )
 def test_build_state_lands_in_dict_like_stdlib(make, protocol):
     data = pickle.dumps(make(), protocol)
@@ -1787,7 +1794,7 @@ def test_build_keeps_instances_as_compact_as_their_constructor_does():
     for i, obj in enumerate(objs):
         obj.x, obj.y = i, str(i)
     loaded = anypickle.loads(pickle.dumps(objs))
-    for original, copy in zip(objs, loaded):
+    for original, copy in zip(objs, loaded, strict=True):
         assert copy.__dict__ == original.__dict__
         copy.z = 1
         assert copy.z == 1 and list(copy.__dict__) == ["x", "y", "z"]
