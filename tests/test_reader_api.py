@@ -1798,3 +1798,39 @@ def test_build_keeps_instances_as_compact_as_their_constructor_does():
         assert copy.__dict__ == original.__dict__
         copy.z = 1
         assert copy.z == 1 and list(copy.__dict__) == ["x", "y", "z"]
+
+
+REDIRECTED: dict[str, object] = {}
+
+
+class RedirectsDict:
+    """`__dict__` is a property: pickle's BUILD writes into what it returns."""
+
+    @property
+    def __dict__(self):
+        return REDIRECTED
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_build_writes_into_what_a_dict_property_returns(protocol):
+    data = pickle.dumps(Carrier(RedirectsDict, {"a": 1, "b": 2}), protocol)
+    REDIRECTED.clear()
+    pickle.loads(data)
+    expected = dict(REDIRECTED)
+    REDIRECTED.clear()
+    got = anypickle.loads(data)
+    assert REDIRECTED == expected == {"a": 1, "b": 2}
+    assert type(got) is RedirectsDict
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_build_with_empty_state_on_an_object_without_dict_fails_like_stdlib(protocol):
+    data = pickle.dumps(Carrier(WithSlotsOnly, {}), protocol)
+    with pytest.raises(AttributeError):
+        pickle.loads(data)
+    with pytest.raises(AttributeError):
+        anypickle.loads(data)
+
+
+class WithSlotsOnly:
+    __slots__ = ("a",)

@@ -12,6 +12,19 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 use super::writer::{PathStep, Writer};
 use crate::opcodes::*;
 
+/// Where a global was found, as the same object: what `write_global` needs.
+pub(super) struct GlobalPlace<'py> {
+    /// The name the module is imported by.
+    pub module_name: Bound<'py, PyAny>,
+    pub module: Bound<'py, PyAny>,
+    /// The (possibly dotted) name of the object in its module.
+    pub global_name: Bound<'py, PyAny>,
+    /// `global_name` split at the dots.
+    pub path: Vec<Bound<'py, PyString>>,
+    /// The object the last part of the path was looked up on.
+    pub parent: Bound<'py, PyAny>,
+}
+
 /// The parts of a reduce tuple `(callable, args[, state[, listitems[,
 /// dictitems[, state_setter]]]])`, with `None`s already turned into `Option`.
 struct Reduction<'py> {
@@ -352,7 +365,7 @@ impl<'py> Writer<'py, '_> {
         let py = self.py;
         let global_name = match name {
             Some(n) => n.clone(),
-            None => match obj.getattr_opt(intern!(py, "__qualname__"))? {
+            None => match crate::attrs::lookup(obj, intern!(py, "__qualname__"))? {
                 Some(q) => q,
                 None => obj.getattr(intern!(py, "__name__"))?,
             },
@@ -371,10 +384,6 @@ impl<'py> Writer<'py, '_> {
             )
         };
         let mut module = crate::imports::import_module(&module_name).map_err(import_failed)?;
-        let lastname = dotted_path
-            .last()
-            .cloned()
-            .expect("str.split returns at least one part");
         let mut lookup = get_deep_attribute(&module, &dotted_path);
         if !matches!(lookup, Ok(Some(_))) {
             // Perhaps still being imported by another thread: wait, look again.
@@ -406,13 +415,43 @@ impl<'py> Writer<'py, '_> {
                 ),
             ));
         }
+        self.write_global(
+            obj,
+            GlobalPlace {
+                module_name,
+                module,
+                global_name,
+                path: dotted_path,
+                parent,
+            },
+        )
+    }
 
+    /// Write a reference to `obj`, found as the same object at `place`:
+    /// an extension code, STACK_GLOBAL, GLOBAL or a getattr chain.
+    pub(super) fn write_global(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        place: GlobalPlace<'py>,
+    ) -> PyResult<()> {
+        let py = self.py;
+        let GlobalPlace {
+            module_name,
+            module,
+            global_name,
+            path: dotted_path,
+            parent,
+        } = place;
         if self.proto >= 2 {
             if let Some(code) = self.extension_code(obj, &module_name, &global_name)? {
                 return self.write_ext(code);
             }
         }
 
+        let lastname = dotted_path
+            .last()
+            .cloned()
+            .expect("a dotted path has at least one part");
         let in_module = parent.is(&module);
         let global_name = if in_module {
             lastname.clone().into_any()
@@ -610,6 +649,14 @@ impl<'py> Writer<'py, '_> {
 /// `name.split(".")`, refusing names inside a function (`<locals>`).
 fn dotted_path<'py>(name: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyString>>> {
     let py = name.py();
+    if let Ok(s) = name.cast_exact::<PyString>() {
+        // Most names have no dot: no `str.split` call and no new strings.
+        if s.to_str()
+            .is_ok_and(|t| !t.contains('.') && t != "<locals>")
+        {
+            return Ok(vec![s.clone()]);
+        }
+    }
     let parts = name.call_method1(intern!(py, "split"), (intern!(py, "."),))?;
     let parts = parts.cast_into::<PyList>()?;
     let mut out = Vec::with_capacity(parts.len());
@@ -636,7 +683,7 @@ fn get_deep_attribute<'py>(
     let mut current = obj.clone();
     for name in path {
         parent = current;
-        match parent.getattr_opt(name)? {
+        match crate::attrs::lookup(&parent, name)? {
             Some(next) => current = next,
             None => return Ok(None),
         }
@@ -651,7 +698,7 @@ fn whichmodule<'py>(
     path: &[Bound<'py, PyString>],
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
-    if let Some(m) = obj.getattr_opt(intern!(py, "__module__"))? {
+    if let Some(m) = crate::attrs::lookup(obj, intern!(py, "__module__"))? {
         if !m.is_none() {
             return Ok(m);
         }

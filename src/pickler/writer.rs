@@ -410,12 +410,14 @@ impl<'py, 'm> Writer<'py, 'm> {
             // other picklers leave behind in classes they reloaded in place).
             let real = self.refs.dataclasses.bind(py).getattr(&name)?;
             return self.save_global(&real, Some(&name.into_any()));
-        } else if let Some(reduce_ex) = obj.getattr_opt(intern!(py, "__reduce_ex__"))? {
+        } else if tp == builtin_type!(PyDictProxy_Type) {
+            return self.save_mappingproxy(obj);
+        } else if let Some(reduce_ex) = crate::attrs::lookup(obj, intern!(py, "__reduce_ex__"))? {
             match reduce_ex.call1((self.proto,)) {
                 Ok(rv) => rv,
                 Err(err) => return self.save_after_failed_reduce(obj, err),
             }
-        } else if let Some(reduce) = obj.getattr_opt(intern!(py, "__reduce__"))? {
+        } else if let Some(reduce) = crate::attrs::lookup(obj, intern!(py, "__reduce__"))? {
             match reduce.call0() {
                 Ok(rv) => rv,
                 Err(err) => return self.save_after_failed_reduce(obj, err),

@@ -458,7 +458,7 @@ pub fn build<'py>(inst: &Bound<'py, PyAny>, state: Bound<'py, PyAny>) -> Result<
         let Ok(state) = state.cast::<PyDict>() else {
             return data(Class::Unpickling, "state is not a dictionary");
         };
-        let mut target = DictTarget::new(inst);
+        let mut target = DictTarget::new(inst)?;
         for_each_item(state, |key, value| {
             let key = if key.is_exact_instance_of::<PyString>() {
                 // SAFETY: `key` is an exact str; interning returns a new reference.
@@ -497,20 +497,32 @@ struct DictTarget<'a, 'py> {
 }
 
 impl<'a, 'py> DictTarget<'a, 'py> {
-    fn new(inst: &'a Bound<'py, PyAny>) -> Self {
+    /// Fails like CPython when the instance has no `__dict__`.
+    fn new(inst: &'a Bound<'py, PyAny>) -> PyResult<Self> {
+        let py = inst.py();
         let tp = inst.get_type_ptr();
-        // SAFETY: reads two slots of the instance's (live) type object.
+        // SAFETY: reads two slots of the instance's (live) type object, and
+        // the type of the borrowed `__dict__` descriptor found on it.
         let generic_setattr = unsafe {
             (*tp).tp_dictoffset != 0
                 && (*tp).tp_setattro.is_some_and(|f| {
                     std::ptr::fn_addr_eq(f, ffi::PyObject_GenericSetAttr as ffi::setattrofunc)
                 })
+                // `__dict__` is the real one, not a property of the class.
+                && attrs::type_lookup(tp, intern!(py, "__dict__")).is_some_and(|d| {
+                    ffi::Py_TYPE(d) == std::ptr::addr_of_mut!(ffi::PyGetSetDescr_Type)
+                })
         };
-        DictTarget {
+        let dict = if generic_setattr {
+            None
+        } else {
+            Some(inst.getattr(intern!(py, "__dict__"))?)
+        };
+        Ok(DictTarget {
             inst,
             generic_setattr,
-            dict: None,
-        }
+            dict,
+        })
     }
 
     fn set(&mut self, key: Bound<'py, PyAny>, value: Bound<'py, PyAny>) -> PyResult<()> {

@@ -28,8 +28,8 @@ impl<'py> Writer<'py, '_> {
     /// A `types.FunctionType` object: by reference when it can be found
     /// again, else by value.
     pub(in super::super) fn save_function(&mut self, func: &Bound<'py, PyAny>) -> PyResult<()> {
-        if !self.wants_by_value(func)? {
-            return self.save_global(func, None);
+        if let Some(place) = self.place_by_reference(func)? {
+            return self.write_global(func, place);
         }
         let py = self.py;
         let bv = self.by_value_refs()?;

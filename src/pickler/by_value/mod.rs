@@ -30,7 +30,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PySet, PyString, PyTuple, PyType};
 
-use super::reduce::repr;
+use super::reduce::{repr, GlobalPlace};
 use super::writer::{PathStep, Writer};
 use crate::opcodes::*;
 
@@ -48,6 +48,7 @@ pub(crate) struct ByValueRefs {
     module: Py<PyAny>,
     module_state: Py<PyAny>,
     import_module: Py<PyAny>,
+    mappingproxy: Py<PyAny>,
     /// Helpers in `anypickle._byvalue`.
     describe_class: Py<PyAny>,
     reduce_unfindable: Py<PyAny>,
@@ -95,6 +96,7 @@ impl ByValueRefs {
             module: get(&rc, "module")?,
             module_state: get(&rc, "module_state")?,
             import_module: py.import("importlib")?.getattr("import_module")?.unbind(),
+            mappingproxy: get(&rc, "mappingproxy")?,
             describe_class: get(&helpers, "describe_class")?,
             reduce_unfindable: get(&helpers, "reduce_unfindable")?,
             reduce_failed: get(&helpers, "reduce_failed")?,
@@ -119,6 +121,19 @@ impl ByValueRefs {
             },
         })
     }
+}
+
+/// What following a qualified name from a module gave.
+enum Walk<'py> {
+    /// The object at the end of the path, and the one it was found on.
+    Found {
+        parent: Bound<'py, PyAny>,
+        found: Bound<'py, PyAny>,
+    },
+    /// Reached through a class that goes by value.
+    ByValue,
+    /// A name along the path is missing.
+    Missing,
 }
 
 /// What an object's `__module__` says about pickling it.
@@ -167,60 +182,88 @@ impl<'py> Writer<'py, '_> {
         Ok(false)
     }
 
-    /// The decision for functions and classes: false when the object can be
-    /// found again, as the same object, at its module and qualified name.
-    pub(super) fn wants_by_value(&self, obj: &Bound<'py, PyAny>) -> PyResult<bool> {
+    /// The decision for functions and classes: where the object can be
+    /// found again, as the same object, at its module and qualified name
+    /// (so it goes by reference), or None (it goes by value).
+    pub(super) fn place_by_reference(
+        &self,
+        obj: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<GlobalPlace<'py>>> {
         let bv = self.by_value_refs()?;
         let module_name = match self.module_of(obj)? {
-            ModuleOf::ByValue | ModuleOf::Unknown => return Ok(true),
+            ModuleOf::ByValue | ModuleOf::Unknown => return Ok(None),
             ModuleOf::Named(name) => name,
         };
         let Some(qualname) = bv.getters.qualname.get_opt(obj)? else {
-            return Ok(true);
+            return Ok(None);
         };
         let Ok(qualname) = qualname.cast_into::<PyString>() else {
-            return Ok(true);
+            return Ok(None);
         };
         let qualname_str = qualname.to_str()?;
         if qualname_str.contains('<') {
             // `<locals>`, `<lambda>`, `<genexpr>`: never reachable by name.
-            return Ok(true);
+            return Ok(None);
         }
+        let path = if qualname_str.contains('.') {
+            qualname_str
+                .split('.')
+                .map(|part| PyString::new(self.py, part))
+                .collect()
+        } else {
+            vec![qualname.clone()]
+        };
         let Ok(module) = crate::imports::import_module(&module_name) else {
-            return Ok(true);
+            return Ok(None);
         };
-        if let Some(by_value) = self.by_value_at(module, qualname_str, obj)? {
-            return Ok(by_value);
-        }
-        // A name missing: the module may still be being imported by another
-        // thread. Wait for it and look again.
-        let Ok(module) = crate::imports::import_module_fully(&module_name) else {
-            return Ok(true);
+        let walk = match self.walk_qualname(&module, &path)? {
+            // A name missing: the module may still be being imported by
+            // another thread. Wait for it and look again.
+            Walk::Missing => {
+                let Ok(module) = crate::imports::import_module_fully(&module_name) else {
+                    return Ok(None);
+                };
+                let walk = self.walk_qualname(&module, &path)?;
+                (walk, module)
+            }
+            walk => (walk, module),
         };
-        Ok(self.by_value_at(module, qualname_str, obj)?.unwrap_or(true))
+        Ok(match walk {
+            (Walk::Found { parent, found }, module) if found.is(obj) => Some(GlobalPlace {
+                module_name: module_name.into_any(),
+                module,
+                global_name: qualname.into_any(),
+                path,
+                parent,
+            }),
+            _ => None,
+        })
     }
 
-    /// Follow `qualname` from `module`: whether `obj` must go by value, or
-    /// None when a name along the way is missing.
-    fn by_value_at(
+    /// Follow `path` from `module`.
+    fn walk_qualname(
         &self,
-        module: Bound<'py, PyAny>,
-        qualname: &str,
-        obj: &Bound<'py, PyAny>,
-    ) -> PyResult<Option<bool>> {
-        let mut current = module;
-        for (i, part) in qualname.split('.').enumerate() {
+        module: &Bound<'py, PyAny>,
+        path: &[Bound<'py, PyString>],
+    ) -> PyResult<Walk<'py>> {
+        let mut parent = module.clone();
+        let mut current = module.clone();
+        for (i, part) in path.iter().enumerate() {
             // A method found through a class that itself goes by value (say,
             // one moved into `__main__`) must come along with that class.
             if i > 0 && current.is_instance_of::<PyType>() && self.module_goes_by_value(&current)? {
-                return Ok(Some(true));
+                return Ok(Walk::ByValue);
             }
-            match current.getattr_opt(part)? {
+            parent = current;
+            match crate::attrs::lookup(&parent, part)? {
                 Some(next) => current = next,
-                None => return Ok(None),
+                None => return Ok(Walk::Missing),
             }
         }
-        Ok(Some(!current.is(obj)))
+        Ok(Walk::Found {
+            parent,
+            found: current,
+        })
     }
 
     /// Whether `obj.__module__` is `__main__` or registered for by-value
@@ -262,8 +305,11 @@ impl<'py> Writer<'py, '_> {
         let python_class = heap_type
             && unsafe { (*(cls.as_ptr() as *mut ffi::PyTypeObject)).tp_dealloc }
                 .is_some_and(|d| std::ptr::fn_addr_eq(d, bv.python_class_dealloc));
-        if !python_class || !self.wants_by_value(cls)? {
+        if !python_class {
             return self.save_global(cls, None);
+        }
+        if let Some(place) = self.place_by_reference(cls)? {
+            return self.write_global(cls, place);
         }
         let py = self.py;
         let (args, state) = self.describe_class(bv, cls)?;
@@ -417,6 +463,18 @@ impl<'py> Writer<'py, '_> {
             .bind(self.py)
             .call1((obj,))?;
         Ok((!rv.is_none()).then_some(rv))
+    }
+
+    /// A `types.MappingProxyType` (which `__reduce_ex__` refuses): a proxy
+    /// of a copy of what it shows, as `reduce_failed` would write it but
+    /// without raising and discarding the TypeError first.
+    pub(super) fn save_mappingproxy(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+        let py = self.py;
+        let shown = py.get_type::<PyDict>().call1((obj,))?;
+        let args = PyTuple::new(py, [shown])?;
+        let ctor = self.by_value_refs()?.mappingproxy.bind(py).clone();
+        let rv = PyTuple::new(py, [ctor, args.into_any()])?;
+        self.save_reduce_value(obj, rv.as_any())
     }
 
     /// `__reduce_ex__` raised `err`: rebuild the kinds of objects the stdlib
