@@ -327,8 +327,7 @@ impl<'py> Writer<'py, '_> {
         payload: Payload<'_, 'py>,
     ) -> PyResult<()> {
         if data.len() < FRAME_SIZE_TARGET {
-            self.out.write(header)?;
-            return self.out.write(data);
+            return self.out.write_header_and_payload(header, data);
         }
         self.out.commit_frame();
         let framing = std::mem::replace(&mut self.out.framing, false);
