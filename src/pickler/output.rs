@@ -162,8 +162,8 @@ impl Output {
     /// Append an opcode header and its (short) payload with one room check.
     ///
     /// Used for str and bytes payloads, which are mostly a few bytes long:
-    /// those are copied inline rather than through a `memcpy` call, which
-    /// costs more than the copy for them (about 6 % of a small dict's dumps).
+    /// those are copied inline rather than through a `memcpy` call (perf put
+    /// about 6 % of a small dict's dumps in those calls).
     /// Kept apart from `write`, whose callers pass constant lengths the
     /// compiler already turns into plain stores.
     #[inline]
@@ -258,8 +258,8 @@ impl Output {
             } else {
                 // Fewer than FRAME_SIZE_MIN bytes move back by the header's
                 // length, so source and destination cannot overlap (and a
-                // `memmove` call would cost more than the move: a tenth of
-                // `dumps(None)`).
+                // `memmove` call costs more than the move: `dumps(None)` went
+                // from about 99 to 89 ns without it).
                 const _: () = assert!(FRAME_SIZE_MIN <= FRAME_HEADER_SIZE);
                 let moved = std::slice::from_raw_parts(header.add(FRAME_HEADER_SIZE), frame_len);
                 copy_short(moved, header);
