@@ -777,3 +777,28 @@ def test_classes_made_by_c_extensions_never_go_by_value():
     finally:
         anypickle.unregister_pickle_by_value(json)
     assert anypickle.loads(anypickle.dumps(json.dumps)) is json.dumps
+
+
+@pytest.mark.parametrize("proto", [0, 2, 5])
+def test_mappingproxy_is_rebuilt_with_shared_identity(proto):
+    inner = {"a": [1, 2]}
+    proxy = types.MappingProxyType(inner)
+    loaded = pickle.loads(anypickle.dumps([proxy, proxy, inner], proto))
+    assert type(loaded[0]) is types.MappingProxyType
+    assert loaded[0] is loaded[1]
+    assert dict(loaded[0]) == inner
+    # The proxy is rebuilt over a copy of what it showed; the values inside
+    # are the same objects as elsewhere in the pickle.
+    assert loaded[0]["a"] is loaded[2]["a"]
+
+
+def test_mappingproxy_dispatch_table_entry_wins():
+    class Pickler(anypickle.Pickler):
+        dispatch_table = {types.MappingProxyType: lambda p: (dict, (dict(p),))}
+
+    import io
+
+    buf = io.BytesIO()
+    Pickler(buf).dump(types.MappingProxyType({"k": 1}))
+    assert pickle.loads(buf.getvalue()) == {"k": 1}
+    assert type(pickle.loads(buf.getvalue())) is dict

@@ -10,8 +10,8 @@ itself. For the rarer, richer kinds it calls in here:
   not lead back to them (TypeVar, NewType, type aliases, ``lru_cache``
   wrappers of local functions);
 * :func:`reduce_failed` rebuilds objects whose own reduction raised
-  (``property``, ``staticmethod``, ``classmethod``, ``cached_property``,
-  ``mappingproxy``);
+  (``property``, ``staticmethod``, ``classmethod``, ``cached_property``;
+  ``mappingproxy`` is written by the Rust writer before its reduction runs);
 * :func:`stable_constants` orders sets inside code constants, so that output
   bytes do not depend on ``PYTHONHASHSEED``.
 
@@ -467,8 +467,6 @@ def reduce_failed(obj: Any) -> tuple[Any, ...] | None:
     if isinstance(obj, property):
         extra = dict(vars(obj)) if hasattr(obj, "__dict__") else {}
         return (kind, (obj.fget, obj.fset, obj.fdel, obj.__doc__), extra or None)
-    if kind is types.MappingProxyType:
-        return (_reconstruct.mappingproxy, (dict(obj),))
     if isinstance(obj, functools.cached_property):
         # ``attrname`` comes back through ``__set_name__`` when the class is made.
         return (kind, (obj.func,))

@@ -75,7 +75,7 @@ impl Getter {
         obj: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         if obj.get_type_ptr() != self.owner.as_ptr() as *mut ffi::PyTypeObject {
-            return obj.getattr_opt(self.name.bind(obj.py()));
+            return crate::attrs::lookup(obj, self.name.bind(obj.py()));
         }
         self.get(obj).map(Some)
     }
