@@ -19,6 +19,13 @@ unsafe extern "C" {
     ) -> std::ffi::c_int;
 }
 
+#[cfg(not(Py_3_11))]
+unsafe extern "C" {
+    // Exported by CPython 3.10: the address of the instance's dict slot
+    // (null when its type has none), without creating the dict.
+    pub fn _PyObject_GetDictPtr(obj: *mut ffi::PyObject) -> *mut *mut ffi::PyObject;
+}
+
 unsafe extern "C" {
     // Exported by CPython 3.10-3.13 (Cython relies on it). The MRO lookup
     // behind `type.attr`, through the type's method cache: a borrowed

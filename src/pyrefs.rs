@@ -27,8 +27,39 @@ pub struct PyRefs {
     /// the `_FIELD*` markers) are pickled by reference, so `is` checks in
     /// dataclass code still hold after loading. The stdlib would copy them.
     pub dataclasses: Py<PyModule>,
+    /// `object`'s own reduction methods, to recognise instances that inherit
+    /// them (see `pickler::plain_reduce`).
+    pub object_methods: ObjectMethods,
     dataclass_field_marker: Py<PyType>,
     dataclass_singletons: [(Py<PyType>, Py<PyString>); 2],
+}
+
+/// Entries of `object.__dict__`.
+pub struct ObjectMethods {
+    pub reduce_ex: Py<PyAny>,
+    pub reduce: Py<PyAny>,
+    /// `object.__getstate__`, which exists from 3.11 on.
+    pub getstate: Option<Py<PyAny>>,
+    /// The `__class__` descriptor.
+    pub class: Py<PyAny>,
+}
+
+impl ObjectMethods {
+    fn load(py: Python<'_>) -> PyResult<Self> {
+        let dict = py
+            .import("builtins")?
+            .getattr("object")?
+            .getattr("__dict__")?;
+        let entry = |name: &str| -> PyResult<Py<PyAny>> { Ok(dict.get_item(name)?.unbind()) };
+        Ok(ObjectMethods {
+            reduce_ex: entry("__reduce_ex__")?,
+            reduce: entry("__reduce__")?,
+            getstate: dict
+                .call_method1("get", ("__getstate__",))?
+                .extract::<Option<Py<PyAny>>>()?,
+            class: entry("__class__")?,
+        })
+    }
 }
 
 static REFS: PyOnceLock<PyRefs> = PyOnceLock::new();
@@ -49,6 +80,7 @@ impl PyRefs {
         };
         Ok(PyRefs {
             dataclasses: dataclasses.clone().unbind(),
+            object_methods: ObjectMethods::load(py)?,
             dataclass_field_marker: dc_type("_FIELD_BASE")?,
             dataclass_singletons: [
                 (

@@ -4,6 +4,7 @@
 //! - `writer`: dispatch state machine (CPython's `save` order), memo policy,
 //!   hooks, recursion budget.
 //! - `atoms`, `containers`, `reduce`: the encoders per kind of object.
+//! - `plain_reduce`: `object.__reduce_ex__` for plain instances, in Rust.
 //! - `output`: the growable bytes buffer with protocol-4 framing.
 //! - `memo`: object → memo index, over `ptr_table` (an address-ordered
 //!   hash table).
@@ -16,6 +17,7 @@ mod by_value;
 mod containers;
 mod memo;
 mod output;
+mod plain_reduce;
 mod ptr_table;
 mod reduce;
 pub mod writer;

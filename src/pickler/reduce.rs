@@ -9,6 +9,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
+use super::plain_reduce::PlainReduction;
 use super::writer::{PathStep, Writer};
 use crate::opcodes::*;
 
@@ -183,17 +184,10 @@ impl<'py> Writer<'py, '_> {
         }
 
         if let Some(obj) = obj {
-            // Already memoized while its arguments were written: the object
-            // is recursive. Drop the new copy and use the memoized one.
-            if let Some(idx) = self.memo.get(obj) {
-                self.out.byte(POP)?;
-                return self.memo_get(idx);
-            }
-            if r.state_setter.is_some() && r.state.is_some() {
-                // The state setter call below refers to `obj` by memo.
-                self.memo_put_always(obj)?;
-            } else {
-                self.memo_put(obj)?;
+            // The state setter call below refers to `obj` by memo.
+            let always = r.state_setter.is_some() && r.state.is_some();
+            if self.memoize_constructed(obj, always)? {
+                return Ok(());
             }
         }
 
@@ -225,6 +219,47 @@ impl<'py> Writer<'py, '_> {
                     self.out.byte(BUILD)?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Memoize `obj` once its constructor call is written. If writing the
+    /// arguments already memoized it (the object is recursive), drop the
+    /// new copy and use the memoized one instead, and return true: the
+    /// rest of the reduction was written with that copy.
+    fn memoize_constructed(&mut self, obj: &Bound<'py, PyAny>, always: bool) -> PyResult<bool> {
+        if let Some(idx) = self.memo.get(obj) {
+            self.out.byte(POP)?;
+            self.memo_get(idx)?;
+            return Ok(true);
+        }
+        if always {
+            self.memo_put_always(obj)?;
+        } else {
+            self.memo_put(obj)?;
+        }
+        Ok(false)
+    }
+
+    /// Write what `save_reduce` writes for `object.__reduce_ex__`'s result
+    /// `(copyreg.__newobj__, (cls,), state)`: `cls () NEWOBJ`, then BUILD.
+    pub(super) fn save_plain_reduction(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        r: PlainReduction<'py>,
+    ) -> PyResult<()> {
+        let py = self.py;
+        self.with_unmemoized(obj, |w| {
+            w.save(r.cls.as_any(), false)?;
+            w.save(PyTuple::empty(py).as_any(), false)?;
+            w.out.byte(NEWOBJ)
+        })?;
+        if self.memoize_constructed(obj, false)? {
+            return Ok(());
+        }
+        if let Some(state) = &r.state {
+            self.save(state, false).map_err(|e| self.state_error(e))?;
+            self.out.byte(BUILD)?;
         }
         Ok(())
     }

@@ -19,6 +19,7 @@ use std::collections::VecDeque;
 use super::by_value::Deferred;
 use super::memo::Memo;
 use super::output::Output;
+use super::plain_reduce::plain_reduction;
 use crate::opcodes::*;
 use crate::pyrefs::PyRefs;
 
@@ -394,7 +395,7 @@ impl<'py, 'm> Writer<'py, 'm> {
                 .get_item(&obj_type)?,
         };
         let rv = if let Some(f) = reduce_func {
-            f.call1((obj,))?
+            Some(f.call1((obj,))?)
         } else if obj.is_instance_of::<pyo3::types::PyType>() {
             // A metaclass instance: PyType_Check, a flag test, like CPython's
             // PyType_IsSubtype (no __subclasscheck__ call).
@@ -412,16 +413,38 @@ impl<'py, 'm> Writer<'py, 'm> {
             return self.save_global(&real, Some(&name.into_any()));
         } else if tp == builtin_type!(PyDictProxy_Type) {
             return self.save_mappingproxy(obj);
-        } else if let Some(reduce_ex) = crate::attrs::lookup(obj, intern!(py, "__reduce_ex__"))? {
-            match reduce_ex.call1((self.proto,)) {
-                Ok(rv) => rv,
+        } else if self.proto >= 2 {
+            // Most instances: `object.__reduce_ex__` computed without
+            // calling it (see `plain_reduce`); an error goes where an error
+            // from the call would have gone.
+            match plain_reduction(obj, self.refs) {
+                Ok(Some(r)) => return self.save_plain_reduction(obj, r),
+                Ok(None) => self.call_reducer(obj, &obj_type)?,
                 Err(err) => return self.save_after_failed_reduce(obj, err),
             }
+        } else {
+            self.call_reducer(obj, &obj_type)?
+        };
+        match rv {
+            Some(rv) => self.save_reduce_value(obj, &rv),
+            // The reducer failed and the by-value fallback wrote the object.
+            None => Ok(()),
+        }
+    }
+
+    /// Call the object's `__reduce_ex__(protocol)`, or its `__reduce__`.
+    /// `None` when the reducer failed and the object was written another way
+    /// (see `save_after_failed_reduce`).
+    fn call_reducer(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        obj_type: &Bound<'py, pyo3::types::PyType>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let py = self.py;
+        let rv = if let Some(reduce_ex) = crate::attrs::lookup(obj, intern!(py, "__reduce_ex__"))? {
+            reduce_ex.call1((self.proto,))
         } else if let Some(reduce) = crate::attrs::lookup(obj, intern!(py, "__reduce__"))? {
-            match reduce.call0() {
-                Ok(rv) => rv,
-                Err(err) => return self.save_after_failed_reduce(obj, err),
-            }
+            reduce.call0()
         } else {
             return Err(self.refs.pickling_error(
                 py,
@@ -432,7 +455,10 @@ impl<'py, 'm> Writer<'py, 'm> {
                 ),
             ));
         };
-        self.save_reduce_value(obj, &rv)
+        match rv {
+            Ok(rv) => Ok(Some(rv)),
+            Err(err) => self.save_after_failed_reduce(obj, err).map(|()| None),
+        }
     }
 
     /// Act on what a reducer returned: a global name or a reduce tuple.

@@ -44,6 +44,8 @@ pub struct Machine<'py, 'a> {
     proto: u8,
     memo: &'a mut Memo<'py>,
     config: Config<'py, 'a>,
+    /// BUILD's interned instance-dict keys (see `InternCache`).
+    interned: objects::InternCache<'py>,
 }
 
 type Step<'py> = Result<Option<Bound<'py, PyAny>>, Fail>;
@@ -86,6 +88,7 @@ impl<'py, 'a> Machine<'py, 'a> {
             proto: 0,
             memo,
             config,
+            interned: objects::InternCache::default(),
         }
     }
 
@@ -492,8 +495,8 @@ impl<'py, 'a> Machine<'py, 'a> {
             }
             Op::Build => {
                 let state = self.pop()?;
-                let inst = self.top()?;
-                objects::build(inst, state)?;
+                let inst = self.top()?.clone();
+                objects::build(&inst, state, &mut self.interned)?;
                 Ok(None)
             }
             Op::PersId(text) => {

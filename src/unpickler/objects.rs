@@ -444,7 +444,11 @@ pub fn instantiate<'py>(
 /// BUILD: `__setstate__(state)` if the object has one, otherwise put the
 /// state's items in its `__dict__` (string keys interned) and set the slot
 /// state as attributes.
-pub fn build<'py>(inst: &Bound<'py, PyAny>, state: Bound<'py, PyAny>) -> Result<(), Fail> {
+pub fn build<'py>(
+    inst: &Bound<'py, PyAny>,
+    state: Bound<'py, PyAny>,
+    interned: &mut InternCache<'py>,
+) -> Result<(), Fail> {
     let py = inst.py();
     if let Some(setstate) = attrs::lookup(inst, intern!(py, "__setstate__"))? {
         setstate.call1((state,))?;
@@ -461,10 +465,7 @@ pub fn build<'py>(inst: &Bound<'py, PyAny>, state: Bound<'py, PyAny>) -> Result<
         let mut target = DictTarget::new(inst)?;
         for_each_item(state, |key, value| {
             let key = if key.is_exact_instance_of::<PyString>() {
-                // SAFETY: `key` is an exact str; interning returns a new reference.
-                let mut ptr = key.into_ptr();
-                unsafe { ffi::PyUnicode_InternInPlace(&mut ptr) };
-                owned(py, ptr)?
+                interned.get(key)?
             } else {
                 key
             };
@@ -480,6 +481,48 @@ pub fn build<'py>(inst: &Bound<'py, PyAny>, state: Bound<'py, PyAny>) -> Result<
         })?;
     }
     Ok(())
+}
+
+/// The interned copies of the str keys BUILD met during one load, by the
+/// address of the key object.
+///
+/// Pickle interns every instance-dict key, as attribute names are. The
+/// keys of many instances are usually the same memoized str objects, which
+/// are not the interned ones: interning them again costs a lookup in the
+/// interpreter's table of interned strings and a string comparison, per key
+/// and instance. A small direct-mapped table remembers the answer. It holds
+/// the key object itself, so its address cannot be reused by another object
+/// while it is cached; strings are immutable, so the answer cannot change.
+#[derive(Default)]
+pub struct InternCache<'py> {
+    /// `(key, its interned copy)`; empty until the first BUILD of a load.
+    slots: Vec<Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)>>,
+}
+
+impl<'py> InternCache<'py> {
+    const SLOTS: usize = 16;
+
+    /// `key` (an exact str) interned.
+    fn get(&mut self, key: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        if self.slots.is_empty() {
+            self.slots.resize_with(Self::SLOTS, || None);
+        }
+        // Objects are 16-byte aligned: drop the bits that are always zero.
+        let slot = (key.as_ptr() as usize >> 4) % Self::SLOTS;
+        if let Some((cached, copy)) = &self.slots[slot] {
+            if cached.is(&key) {
+                return Ok(copy.clone());
+            }
+        }
+        let py = key.py();
+        let mut ptr = key.clone().into_ptr();
+        // SAFETY: `ptr` is a new reference to an exact str; interning
+        // replaces it with a new reference to the interned copy.
+        unsafe { ffi::PyUnicode_InternInPlace(&mut ptr) };
+        let copy = owned(py, ptr)?;
+        self.slots[slot] = Some((key, copy.clone()));
+        Ok(copy)
+    }
 }
 
 /// Where BUILD puts the state's items: `inst.__dict__[key] = value`, as
