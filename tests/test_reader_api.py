@@ -1871,3 +1871,35 @@ def test_build_with_empty_state_on_an_object_without_dict_fails_like_stdlib(prot
 
 class WithSlotsOnly:
     __slots__ = ("a",)
+
+
+@pytest.mark.parametrize("text", ["", "x", "é", "ab"])
+def test_short_strings_are_the_objects_cpythons_decoders_return(text):
+    # CPython shares its empty and one-character latin-1 strings; the
+    # reader returns those too (and a new object for anything longer).
+    data = pickle.dumps([text], 5)
+    assert (anypickle.loads(data)[0] is pickle.loads(data)[0]) == (len(text) <= 1)
+    assert anypickle.loads(data) == [text]
+
+
+class LoadsWhileBuilt:
+    """Its `__setstate__` runs another load in the middle of the outer one."""
+
+    def __setstate__(self, state):
+        self.inner = anypickle.loads(pickle.dumps([["shared"], "s", "s"] * 3, 5))
+        self.state = state
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS[2:])
+def test_a_load_nested_in_another_keeps_both_memos_apart(protocol):
+    # Each load reuses the thread's spare memo vector when it is free: the
+    # nested load must get its own, and the outer memo must stay intact.
+    shared = ["outer"]
+    obj = LoadsWhileBuilt()
+    obj.tag = "state, so that __setstate__ runs"
+    data = pickle.dumps([shared, obj, shared, [shared] * 300], protocol)
+    first, loaded, again, many = anypickle.loads(data)
+    assert first is again and all(item is first for item in many)
+    assert loaded.inner == [["shared"], "s", "s"] * 3
+    assert loaded.inner[0] is loaded.inner[3]
+    assert loaded.state == {"tag": "state, so that __setstate__ runs"}

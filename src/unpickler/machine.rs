@@ -50,8 +50,8 @@ pub struct Machine<'py, 'a> {
 
 type Step<'py> = Result<Option<Bound<'py, PyAny>>, Fail>;
 
-/// Keep stacks at most this large between calls.
-const SPARE_CAPACITY: usize = 4096;
+/// Keep stacks (and the memo's vector) at most this large between calls.
+pub(super) const SPARE_CAPACITY: usize = 4096;
 
 thread_local! {
     /// The stack and mark stack of the last load on this thread, emptied,
@@ -69,7 +69,7 @@ const _: () = assert!(
 );
 
 /// Reuse an empty vector's allocation for another element type of the same layout.
-fn reuse_allocation<A, B>(v: Vec<A>) -> Vec<B> {
+pub(super) fn reuse_allocation<A, B>(v: Vec<A>) -> Vec<B> {
     assert!(v.is_empty() && size_of::<A>() == size_of::<B>() && align_of::<A>() == align_of::<B>());
     let mut v = std::mem::ManuallyDrop::new(v);
     // SAFETY: the vector is empty (no value is reinterpreted) and A and B

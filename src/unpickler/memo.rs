@@ -11,8 +11,28 @@
 //! instruction); an `Unpickler` keeps its memo between loads as a
 //! [`StoredMemo`] of `Py` and converts it without touching reference counts.
 
+use pyo3::ffi;
 use pyo3::prelude::*;
 use rustc_hash::FxHashMap;
+use std::cell::Cell;
+
+use super::machine::{reuse_allocation, SPARE_CAPACITY};
+
+thread_local! {
+    /// The dense vector of the last memo dropped on this thread, emptied, so
+    /// that a small `loads` does not allocate one (a nested load finds it
+    /// taken and allocates its own).
+    static SPARE_DENSE: Cell<Vec<*mut ffi::PyObject>> = const { Cell::new(Vec::new()) };
+}
+
+// The spare vector's allocation is reused for `Option<Bound>`s: same size
+// and alignment (the option uses the pointer's null niche).
+const _: () = assert!(
+    std::mem::size_of::<Option<Bound<'static, PyAny>>>()
+        == std::mem::size_of::<*mut ffi::PyObject>()
+        && std::mem::align_of::<Option<Bound<'static, PyAny>>>()
+            == std::mem::align_of::<*mut ffi::PyObject>()
+);
 
 /// The memo while a pickle is being read.
 pub struct Memo<'py> {
@@ -25,7 +45,7 @@ pub struct Memo<'py> {
 impl<'py> Memo<'py> {
     pub fn new() -> Self {
         Memo {
-            dense: Vec::new(),
+            dense: reuse_allocation(SPARE_DENSE.take()),
             sparse: FxHashMap::default(),
             len: 0,
         }
@@ -64,19 +84,29 @@ impl<'py> Memo<'py> {
     }
 
     /// Keep the entries for a later load, without touching reference counts.
-    pub fn store(self) -> StoredMemo {
+    pub fn store(mut self) -> StoredMemo {
         StoredMemo {
-            dense: self
-                .dense
+            dense: std::mem::take(&mut self.dense)
                 .into_iter()
                 .map(|o| o.map(Bound::unbind))
                 .collect(),
-            sparse: self
-                .sparse
+            sparse: std::mem::take(&mut self.sparse)
                 .into_iter()
                 .map(|(i, o)| (i, o.unbind()))
                 .collect(),
             len: self.len,
+        }
+    }
+}
+
+impl Drop for Memo<'_> {
+    fn drop(&mut self) {
+        let mut dense = std::mem::take(&mut self.dense);
+        dense.clear();
+        // An empty allocation (a memo moved out by `store`) is not worth
+        // keeping over the spare already there.
+        if dense.capacity() > 0 && dense.capacity() <= SPARE_CAPACITY {
+            SPARE_DENSE.set(reuse_allocation(dense));
         }
     }
 }

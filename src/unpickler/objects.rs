@@ -128,9 +128,18 @@ pub fn utf8_str<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>,
 }
 
 /// A str from bytes already known to be ASCII: one allocation and a copy,
-/// without going through the UTF-8 decoder.
+/// without going through the UTF-8 decoder. The empty and one-character
+/// strings are CPython's shared ones, as its decoders return them: no
+/// allocation at all (keys like "a" or "x" are common in records).
 #[inline]
 fn ascii_to_str<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    if bytes.len() <= 1 {
+        // SAFETY: the pointer and length describe `bytes`; for these lengths
+        // CPython returns a new reference to its cached string.
+        return owned(py, unsafe {
+            ffi::PyUnicode_FromStringAndSize(bytes.as_ptr().cast(), bytes.len() as ffi::Py_ssize_t)
+        });
+    }
     // SAFETY: PyUnicode_New(n, 127) returns a compact ASCII str with room for
     // n bytes (plus the NUL it already wrote); we fill exactly those n bytes
     // before anyone else can see the object.
