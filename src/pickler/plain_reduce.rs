@@ -32,6 +32,7 @@
 //! Not followed: a program that replaces `copyreg.__newobj__` gets NEWOBJ
 //! here where CPython would write a call to its replacement.
 
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -107,6 +108,10 @@ pub(super) fn plain_reduction<'py>(
             && is(getnewargs_ex, None)
             && is(getnewargs, None)
             && is(intern!(py, "__class__"), Some(&object.class))
+            // CPython compares `type(obj).__reduce__` with object's, and a
+            // data descriptor of that name on the metaclass would win there.
+            && type_lookup(ffi::Py_TYPE(tp as *mut ffi::PyObject), reduce)
+                == Some(object.reduce.as_ptr())
     };
     if !inherited {
         return Ok(None);
@@ -225,9 +230,9 @@ fn instance_dict<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyD
 }
 
 /// The slot values that are set, by slot name, as the default `__getstate__`
-/// collects them; `None` if the names list changed size meanwhile (a slot
-/// shadowed by a property can run any code), which CPython reports as an
-/// error the slow path will then raise.
+/// collects them. A slot shadowed by a property can run any code; if it
+/// changes the size of the names list, this fails as CPython does (falling
+/// back would run the properties a second time).
 fn slot_values<'py>(
     obj: &Bound<'py, PyAny>,
     names: &Bound<'py, PyList>,
@@ -245,7 +250,9 @@ fn slot_values<'py>(
             slots.set_item(name, value)?;
         }
         if names.len() != count {
-            return Ok(None);
+            return Err(PyRuntimeError::new_err(
+                "__slotsname__ changed size during iteration",
+            ));
         }
     }
     Ok(Some(slots))
