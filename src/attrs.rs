@@ -34,14 +34,15 @@ unsafe extern "C" {
 }
 
 /// `getattr(obj, name, None)` as an `Option`, with any error other than
-/// `AttributeError` propagated.
+/// `AttributeError` propagated. `name` is normally a str; any other object
+/// fails with CPython's own TypeError, as `getattr` does.
 ///
 /// Same result as PyO3's `getattr_opt`, which before 3.13 raises the
 /// `AttributeError` and then clears it.
 #[inline]
-pub fn lookup<'py>(
+pub fn lookup<'py, N>(
     obj: &Bound<'py, PyAny>,
-    name: &Bound<'py, PyString>,
+    name: &Bound<'py, N>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     let py = obj.py();
     let mut found: *mut ffi::PyObject = std::ptr::null_mut();

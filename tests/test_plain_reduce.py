@@ -231,7 +231,8 @@ CASES = {
     "inherited slots and a dict": _slotted_child,
     "weakref slot": _weak_slots,
     "dict and weakref": lambda: Plain.__new__(Weakrefable),
-    "slotnames not cached": NoSlotnamesYet,
+    "slotnames not cached": lambda: _uncached(Plain, x=1),
+    "non-str slot name": lambda: _with_slotnames(NoSlotnamesYet, ["a", 1]),
     "instance __reduce_ex__": lambda: _shadowed("__reduce_ex__"),
     "instance __reduce__": lambda: _shadowed("__reduce__"),
     "instance __getstate__": lambda: _shadowed("__getstate__"),
@@ -250,6 +251,23 @@ CASES = {
     "slots and __getattr__": lambda: _slotted_getattr(),
     "metaclass __reduce__ property": WithReduceOnMeta,
 }
+
+
+def _uncached(cls, **attrs):
+    """An instance of `cls` with copyreg's `__slotnames__` cache removed, so
+    each library meets the class as its first instance (the cache is made by
+    whichever pickles first)."""
+    if "__slotnames__" in cls.__dict__:
+        delattr(cls, "__slotnames__")
+    return cls(**attrs)
+
+
+def _with_slotnames(cls, names):
+    """An instance of `cls` whose cached `__slotnames__` is `names`."""
+    cls.__slotnames__ = names
+    obj = cls()
+    obj.a = 1
+    return obj
 
 
 def _slotted_getattr():
@@ -271,7 +289,6 @@ FAST = {
     "inherited slots and a dict",
     "weakref slot",
     "dict and weakref",
-    "slotnames not cached",
 }
 
 

@@ -18,6 +18,8 @@
 //!   subclass (those add list/dict items to the reduction);
 //! - the generic `__getattribute__` on the instance and on its metaclass, so
 //!   the attribute lookups below are the ones CPython's would make;
+//! - the metaclass's MRO gives `object.__reduce__` too (CPython compares
+//!   `type(obj).__reduce__`, where a metaclass data descriptor would win);
 //! - along the MRO, `__reduce_ex__`, `__reduce__`, `__getstate__` (3.11+) and
 //!   `__class__` are `object`'s own, and there is no `__getnewargs_ex__`,
 //!   `__getnewargs__` (or, before 3.11, `__getstate__`);
@@ -28,6 +30,10 @@
 //! - CPython's "cannot pickle 'X' object" size check would pass. The sum
 //!   here counts a dict or weakref slot only at a positive offset, never more
 //!   than CPython counts, so passing here means passing there.
+//!
+//! Once those hold, reading the slot values can still fail (a non-str slot
+//! name, a property that changes `__slotnames__`): it fails with CPython's
+//! error, which the writer treats as one raised by `__reduce_ex__`.
 //!
 //! Not followed: a program that replaces `copyreg.__newobj__` gets NEWOBJ
 //! here where CPython would write a call to its replacement.
@@ -133,9 +139,7 @@ pub(super) fn plain_reduction<'py>(
     }
     let mut state = dict.map(Bound::into_any);
     if let Some(names) = slotnames.filter(|names| !names.is_empty()) {
-        let Some(slots) = slot_values(obj, &names)? else {
-            return Ok(None);
-        };
+        let slots = slot_values(obj, &names)?;
         if !slots.is_empty() {
             let dict_part = state.unwrap_or_else(|| py.None().into_bound(py));
             state = Some(PyTuple::new(py, [dict_part, slots.into_any()])?.into_any());
@@ -230,23 +234,19 @@ fn instance_dict<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyD
 }
 
 /// The slot values that are set, by slot name, as the default `__getstate__`
-/// collects them. A slot shadowed by a property can run any code; if it
-/// changes the size of the names list, this fails as CPython does (falling
-/// back would run the properties a second time).
+/// collects them, failing where it fails: a name that is not a str (the
+/// lookup's own TypeError), and a names list that changes size meanwhile (a
+/// slot shadowed by a property can run any code; falling back to
+/// `__reduce_ex__` would run the properties a second time).
 fn slot_values<'py>(
     obj: &Bound<'py, PyAny>,
     names: &Bound<'py, PyList>,
-) -> PyResult<Option<Bound<'py, PyDict>>> {
-    let py = obj.py();
-    let slots = PyDict::new(py);
+) -> PyResult<Bound<'py, PyDict>> {
+    let slots = PyDict::new(obj.py());
     let count = names.len();
     for i in 0..count {
         let name = names.get_item(i)?;
-        let Ok(name) = name.cast::<PyString>() else {
-            // CPython raises its own TypeError for this: let it.
-            return Ok(None);
-        };
-        if let Some(value) = lookup(obj, name)? {
+        if let Some(value) = lookup(obj, &name)? {
             slots.set_item(name, value)?;
         }
         if names.len() != count {
@@ -255,5 +255,5 @@ fn slot_values<'py>(
             ));
         }
     }
-    Ok(Some(slots))
+    Ok(slots)
 }
