@@ -357,6 +357,105 @@ def test_nondeterministic_cycles_through_immutables_without_outside_references(b
     assert_same_pickle(anypickle.dumps(obj, protocol), pickle.dumps(obj, protocol))
 
 
+# ---------------------------------------------------------------------------
+# dumps() and dump() keep no memo entry for an object nothing else refers to
+# (its put is still written); these must not change a byte of the output.
+
+
+def _fresh_records(n):
+    """Built inside a call, so every part's reference count is exactly its holders'."""
+    tags = ["a", "b", "c"]
+    return [
+        {"id": i, "name": f"n{i}", "tags": [tags[i % 3], f"t{i}"], "pair": (f"p{i}", [i])}
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("n", [3, 300])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_unshared_parts_write_the_stdlib_bytes(n, protocol):
+    """Unshared dicts, lists, tuples and strings, past 256 memo indices, the root unreferenced."""
+    expected = pickle.dumps(_fresh_records(n), protocol)
+    assert_same_pickle(anypickle.dumps(_fresh_records(n), protocol), expected)
+    buf = io.BytesIO()
+    anypickle.dump(_fresh_records(n), buf, protocol)
+    assert_same_pickle(buf.getvalue(), expected)
+
+
+@pytest.mark.parametrize(
+    "build",
+    list(corpus.CYCLE_BUILDERS.values()),
+    ids=list(corpus.CYCLE_BUILDERS),
+)
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_cycles_without_outside_references_write_the_stdlib_bytes(build, protocol):
+    """Parts reached twice through a cycle although only the graph refers to them
+    (the root too: popped from its holder, it is referenced by the call alone)."""
+    holder = [build()]
+    expected = pickle.dumps(holder[0], protocol)
+    assert_same_pickle(anypickle.dumps(holder.pop(), protocol), expected)
+
+
+class _Clearer:
+    """Empties a list while it is pickled (runs after the list was written)."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        self.target.clear()
+        return (list, ())
+
+
+class _Replacer:
+    """As a dict key: replaces its own value in the dict while it is pickled."""
+
+    def __init__(self, name):
+        self.name = name
+        self.table = None
+
+    def __reduce__(self):
+        self.table[self] = None
+        return (_Replacer, (self.name,))
+
+
+def _memoized_value_dropped_by_its_key():
+    value = ["shared"]
+    holder = [value]
+    key = _Replacer("k")
+    table = {key: value, "other": 1}  # two items: the batched SETITEMS path
+    key.table = table
+    return [holder, _Clearer(holder), table], value
+
+
+@pytest.mark.parametrize("protocol", [p for p in PROTOCOLS if p >= 1])
+def test_value_dropped_by_its_key_is_still_found_in_the_memo(protocol):
+    """When a dict value is fetched, the dict and the memo hold it; writing the
+    key drops the dict's reference. The writer must still find the value in the
+    memo (a memo get, as pickle writes), not judge it unshared at that point."""
+    root, value = _memoized_value_dropped_by_its_key()
+    del value
+    expected = pickle.dumps(root, protocol)
+    root, value = _memoized_value_dropped_by_its_key()
+    del value
+    got = anypickle.dumps(root, protocol)
+    assert_same_pickle(got, expected)
+    loaded = pickle.loads(got)
+    assert loaded[2][next(iter(loaded[2]))] is loaded[0][0] is not None
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_pickler_memo_keeps_unshared_objects(protocol):
+    """A Pickler's memo outlives dump(): it holds every memoized object, as pickle's does."""
+    ours = anypickle.Pickler(io.BytesIO(), protocol)
+    ours.dump(_fresh_records(5))
+    theirs = pickle.Pickler(io.BytesIO(), protocol)
+    theirs.dump(_fresh_records(5))
+    ours_memo, theirs_memo = ours.memo.copy(), theirs.memo.copy()
+    assert len(ours_memo) == len(theirs_memo) > 20
+    assert sorted(i for i, _ in ours_memo.values()) == sorted(i for i, _ in theirs_memo.values())
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_nondeterministic_many_shared_objects(protocol):
     """More than 256 shared objects (4-byte memo indices) and cycles through them."""

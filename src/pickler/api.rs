@@ -106,6 +106,7 @@ pub fn dumps<'py>(
         fix_imports,
         deterministic,
         fast: false,
+        memo_private: true,
     };
     let hooks = Hooks {
         buffer_callback: none_to_option(buffer_callback),
@@ -170,6 +171,7 @@ pub fn dump<'py>(
         fix_imports,
         deterministic,
         fast: false,
+        memo_private: true,
     };
     let hooks = Hooks {
         buffer_callback: none_to_option(buffer_callback),
@@ -269,6 +271,8 @@ impl Pickler {
                 fix_imports: this.fix_imports,
                 deterministic: this.deterministic,
                 fast: this.fast,
+                // The memo outlives the call (`memo`, a later `dump`).
+                memo_private: false,
             };
             (
                 write.bind(py).clone(),

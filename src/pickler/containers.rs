@@ -11,7 +11,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PySet, PyTuple};
 
-use super::writer::{builtin_type, type_of, PathStep, Writer};
+use super::writer::{builtin_type, is_unshared_item, type_of, PathStep, Writer};
 use crate::opcodes::*;
 
 impl<'py> Writer<'py, '_> {
@@ -57,7 +57,7 @@ impl<'py> Writer<'py, '_> {
     fn save_tuple_items(&mut self, t: &Bound<'py, PyTuple>) -> PyResult<()> {
         // Tuples are immutable: the length cannot change under us.
         for (i, item) in t.iter().enumerate() {
-            self.save_item(&item)
+            self.save_item(&item, is_unshared_item(&item))
                 .map_err(|e| self.at(e, PathStep::Index(i)))?;
         }
         Ok(())
@@ -119,7 +119,7 @@ impl<'py> Writer<'py, '_> {
             self.out.byte(MARK)?;
             let mut this_batch = 0;
             while let Some(item) = self.list_item(list, total) {
-                self.save_item(&item)
+                self.save_item(&item, is_unshared_item(&item))
                     .map_err(|e| self.at(e, PathStep::Index(total)))?;
                 total += 1;
                 this_batch += 1;
@@ -241,8 +241,9 @@ impl<'py> Writer<'py, '_> {
             self.out.byte(MARK)?;
             let mut i = 0;
             while let Some((k, v)) = self.dict_next(dict, &mut pos) {
-                self.save_item(&k)?;
-                self.save_item(&v)
+                let unshared_value = is_unshared_item(&v);
+                self.save_item(&k, is_unshared_item(&k))?;
+                self.save_item(&v, unshared_value)
                     .map_err(|e| self.at(e, PathStep::Key(k)))?;
                 i += 1;
                 if i == BATCHSIZE {

@@ -14,6 +14,9 @@ pub struct Memo {
     index: PtrTable,
     /// One strong reference per key of `index`, in memoization order.
     keep_alive: Vec<Py<PyAny>>,
+    /// Indices handed out by `skip`: written to the stream as a memo put,
+    /// but not stored, for objects that can never be met again.
+    skipped: usize,
 }
 
 impl Memo {
@@ -23,17 +26,28 @@ impl Memo {
         self.index.get(obj.as_ptr() as usize)
     }
 
-    /// Number of entries; also the index the next memoized object gets.
+    /// Number of indices handed out; also the index the next memoized
+    /// object gets.
     #[inline]
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.index.len() + self.skipped
     }
 
     /// Memoize `obj` under the next free index and return that index.
     #[inline]
     pub fn put(&mut self, obj: &Bound<'_, PyAny>) -> usize {
-        let idx = self.index.len();
+        let idx = self.len();
         self.set(obj, idx);
+        idx
+    }
+
+    /// Hand out the next index without storing an object under it: for an
+    /// object written once that nothing can lead back to, whose put the
+    /// stream must still contain (deterministic output numbers every put).
+    #[inline]
+    pub fn skip(&mut self) -> usize {
+        let idx = self.len();
+        self.skipped += 1;
         idx
     }
 
@@ -46,6 +60,7 @@ impl Memo {
     }
 
     pub fn clear(&mut self) {
+        self.skipped = 0;
         self.index
             .clear(self.keep_alive.iter().map(|o| o.as_ptr() as usize));
         self.keep_alive.clear();
@@ -57,6 +72,7 @@ impl Memo {
     /// record-heavy data of a few thousand records was a quarter of the
     /// time. Bigger tables go back to the allocator.
     pub fn reset_for_reuse(&mut self) {
+        self.skipped = 0;
         if self.keep_alive.is_empty() {
             return; // nothing memoized (and nothing kept that is too big)
         }

@@ -33,10 +33,12 @@ const RED_ZONE: usize = 256 * 1024;
 const STACK_SEGMENT: usize = 8 * 1024 * 1024;
 /// CPython's nesting depth after which fast mode starts checking for cycles.
 const FAST_NESTING_LIMIT: usize = 50;
-/// In non-deterministic mode an object is memoized only when its reference
-/// count shows a holder other than the one container we reached it through
-/// and the writer's own reference.
-const UNSHARED_REFCOUNT: ffi::Py_ssize_t = 2;
+/// An object whose reference count is at most this has no holder but the
+/// one container we reached it through and the writer's own reference
+/// (`save` always holds one). Such an object is not in the memo (the memo
+/// holds a reference of its own), and, unless that container can be written
+/// again (see `revisitable_open`), it will not be met again in this call.
+pub(super) const UNSHARED_REFCOUNT: ffi::Py_ssize_t = 2;
 
 /// User hooks, resolved once per `dump` call.
 #[derive(Default)]
@@ -54,6 +56,9 @@ pub struct Settings {
     pub fix_imports: bool,
     pub deterministic: bool,
     pub fast: bool,
+    /// Nobody sees the memo after this call (`dumps` and `dump`, not a
+    /// `Pickler`): an unshared object's put is written but not stored.
+    pub memo_private: bool,
 }
 
 pub struct Writer<'py, 'm> {
@@ -65,16 +70,18 @@ pub struct Writer<'py, 'm> {
     pub(super) fix_imports: bool,
     deterministic: bool,
     pub(super) fast: bool,
+    memo_private: bool,
     pub(super) out: Output,
     pub(super) memo: &'m mut Memo,
     pub(super) hooks: Hooks<'py>,
     /// `file.write` when dumping to a file; `None` for `dumps`.
     pub(super) file_write: Option<Bound<'py, PyAny>>,
     depth: usize,
-    /// Non-deterministic mode: how many objects on the current path are
-    /// written before they are memoized (tuples, frozensets, reductions
-    /// during their arguments) and could be reached again through a cycle.
-    /// While any is open, every object is memoized.
+    /// How many objects on the current path are written before they are
+    /// memoized (tuples, frozensets, reductions during their arguments) and
+    /// could be reached again through a cycle. While any is open, every
+    /// object is stored in the memo (counted where unshared objects may be
+    /// left out of it: non-deterministic mode or a private memo).
     pub(super) revisitable_open: usize,
     fast_nesting: usize,
     fast_memo: FxHashSet<usize>,
@@ -125,6 +132,15 @@ fn refcount(obj: &Bound<'_, PyAny>) -> ffi::Py_ssize_t {
 }
 pub(super) use builtin_type;
 
+/// Whether a container's item, just fetched by a new reference while the
+/// container still holds it, has no other holder: then it is not in the
+/// memo. Taken at fetch time because writing something else first (a dict
+/// key) may run code that drops the container's reference.
+#[inline(always)]
+pub(super) fn is_unshared_item(item: &Bound<'_, PyAny>) -> bool {
+    refcount(item) <= UNSHARED_REFCOUNT
+}
+
 impl<'py, 'm> Writer<'py, 'm> {
     /// A writer for one dump call. Infallible and inlined, so that the
     /// (large) struct is built where it lives instead of being copied out of
@@ -147,6 +163,7 @@ impl<'py, 'm> Writer<'py, 'm> {
             fix_imports: settings.fix_imports,
             deterministic: settings.deterministic,
             fast: settings.fast,
+            memo_private: settings.memo_private,
             out: Output::new(),
             memo,
             hooks,
@@ -287,7 +304,19 @@ impl<'py, 'm> Writer<'py, 'm> {
 
     /// Pickle one object (CPython's `save`). `pers_save` is true for the
     /// persistent id itself, which must not be passed to `persistent_id`.
+    #[inline]
     pub(super) fn save(&mut self, obj: &Bound<'py, PyAny>, pers_save: bool) -> PyResult<()> {
+        self.save_object(obj, pers_save, false)
+    }
+
+    /// `save`; `unmemoized` tells that `obj` is known not to be in the memo
+    /// (see `save_item`), which spares the lookup.
+    fn save_object(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        pers_save: bool,
+        unmemoized: bool,
+    ) -> PyResult<()> {
         self.opcode_boundary()?;
         if !pers_save && self.hooks.persistent_id.is_some() && self.save_pers(obj)? {
             return Ok(());
@@ -305,8 +334,10 @@ impl<'py, 'm> Writer<'py, 'm> {
         if tp == builtin_type!(PyFloat_Type) {
             return self.save_float(obj);
         }
-        if let Some(idx) = self.memo.get(obj) {
-            return self.memo_get(idx);
+        if !unmemoized {
+            if let Some(idx) = self.memo.get(obj) {
+                return self.memo_get(idx);
+            }
         }
         if tp == builtin_type!(PyBytes_Type) {
             return self.save_bytes(obj);
@@ -328,8 +359,10 @@ impl<'py, 'm> Writer<'py, 'm> {
 
     /// `save` for a container's item, with the commonest atoms (int, float)
     /// handled inline: they need no memo, hook or recursion bookkeeping.
+    /// `unshared` comes from `is_unshared_item`, taken when the item was
+    /// fetched: the memo lookup is skipped for such an item.
     #[inline(always)]
-    pub(super) fn save_item(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn save_item(&mut self, obj: &Bound<'py, PyAny>, unshared: bool) -> PyResult<()> {
         if self.hooks.persistent_id.is_none() && !self.out.frame_is_full() {
             let tp = type_of(obj);
             if tp == builtin_type!(PyLong_Type) {
@@ -339,7 +372,7 @@ impl<'py, 'm> Writer<'py, 'm> {
                 return self.save_float(obj);
             }
         }
-        self.save(obj, false)
+        self.save_object(obj, false, unshared)
     }
 
     /// Everything past the atoms: containers, hooks and the reduce protocol.
@@ -521,14 +554,23 @@ impl<'py, 'm> Writer<'py, 'm> {
         }
     }
 
-    /// Memoize `obj` as CPython does. In non-deterministic mode, skip
-    /// objects that can never be met again: nothing but the container we
-    /// reached them through refers to them, and no container on the path
-    /// can itself be written a second time (see `revisitable_open`).
+    /// Memoize `obj` as CPython does, except for an object that can never
+    /// be met again (nothing but the container we reached it through refers
+    /// to it, and no container on the path can itself be written a second
+    /// time, see `revisitable_open`): non-deterministic mode writes no put
+    /// for it, and with a private memo its put is written but not stored
+    /// (the stream is the same; the table stays small, and the miss of
+    /// storing a new address is saved).
     #[inline]
     pub(super) fn memo_put(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
-        if !self.deterministic && self.revisitable_open == 0 && refcount(obj) <= UNSHARED_REFCOUNT {
-            return Ok(());
+        if self.revisitable_open == 0 && refcount(obj) <= UNSHARED_REFCOUNT {
+            if !self.deterministic || self.fast {
+                return Ok(());
+            }
+            if self.memo_private {
+                let idx = self.memo.skip();
+                return self.write_put(idx);
+            }
         }
         self.memo_put_always(obj)
     }
@@ -542,7 +584,7 @@ impl<'py, 'm> Writer<'py, 'm> {
         obj: &Bound<'py, PyAny>,
         write_parts: impl FnOnce(&mut Self) -> PyResult<R>,
     ) -> PyResult<R> {
-        let guard = !self.deterministic && refcount(obj) > UNSHARED_REFCOUNT;
+        let guard = (!self.deterministic || self.memo_private) && refcount(obj) > UNSHARED_REFCOUNT;
         if guard {
             self.revisitable_open += 1;
         }
@@ -560,6 +602,11 @@ impl<'py, 'm> Writer<'py, 'm> {
             return Ok(());
         }
         let idx = self.memo.put(obj);
+        self.write_put(idx)
+    }
+
+    /// Write a memo put for index `idx` (MEMOIZE / PUT / BINPUT / LONG_BINPUT).
+    fn write_put(&mut self, idx: usize) -> PyResult<()> {
         if self.proto >= 4 {
             self.out.byte(MEMOIZE)
         } else if !self.bin {
