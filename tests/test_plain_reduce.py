@@ -289,6 +289,8 @@ FAST = {
     "inherited slots and a dict",
     "weakref slot",
     "dict and weakref",
+    # The writer asks copyreg for the slot names, as CPython's reduction does.
+    "slotnames not cached",
 }
 
 
@@ -349,6 +351,54 @@ def test_which_instances_the_writer_reduces_itself(case, protocol, monkeypatch):
     if case in FAST:
         assert b"_replaced_newobj" not in got
         assert pickle.loads(got) is not None
+    else:
+        assert_same_pickle(got, expected)
+
+
+class _SlotnamesProbe:
+    __slots__ = ("a", "__dict__")
+
+    def __init__(self):
+        self.a = 1
+        self.b = 2
+
+
+def _probe_outcome(dumps, monkeypatch, slotnames):
+    """Pickle a fresh _SlotnamesProbe with copyreg._slotnames replaced."""
+    calls = []
+
+    def replaced(cls):
+        calls.append(cls)
+        names = slotnames(cls)
+        cls.__slotnames__ = names  # cached, as copyreg does
+        return names
+
+    if "__slotnames__" in _SlotnamesProbe.__dict__:
+        delattr(_SlotnamesProbe, "__slotnames__")
+    monkeypatch.setattr(copyreg, "_slotnames", replaced)
+    result, _ = _outcome(dumps, _SlotnamesProbe, 5)
+    return result, calls, _SlotnamesProbe.__dict__.get("__slotnames__", "missing")
+
+
+@pytest.mark.parametrize(
+    "slotnames",
+    [
+        pytest.param(lambda cls: ["a"], id="list"),
+        pytest.param(lambda cls: None, id="none"),
+        pytest.param(lambda cls: ("a",), id="tuple"),
+        pytest.param(lambda cls: 1 / 0, id="raises"),
+    ],
+)
+def test_uncached_slotnames_come_from_copyreg_like_the_stdlib(slotnames, monkeypatch):
+    """The first instance of a class: copyreg._slotnames is called once, at
+    the same point, and what it returns (or raises) decides as in CPython."""
+    expected, expected_calls, expected_cache = _probe_outcome(pickle.dumps, monkeypatch, slotnames)
+    got, calls, cache = _probe_outcome(anypickle.dumps, monkeypatch, slotnames)
+    assert len(calls) == len(expected_calls) == 1
+    assert cache == expected_cache
+    if isinstance(expected, Exception):
+        assert exception_matches_stdlib(got, expected), (got, expected)
+        assert str(expected) in str(got)
     else:
         assert_same_pickle(got, expected)
 

@@ -202,6 +202,17 @@ impl<'py> Writer<'py, '_> {
         }
     }
 
+    /// An exact dict that can never be met again, without a memo put (the
+    /// state of an instance of a class written by value; protocol >= 2).
+    pub(super) fn save_unmemoized_dict(&mut self, dict: &Bound<'py, PyAny>) -> PyResult<()> {
+        self.out.byte(EMPTY_DICT)?;
+        // SAFETY: the caller checked that `dict` is an exact dict.
+        if unsafe { ffi::PyDict_Size(dict.as_ptr()) } == 0 {
+            return Ok(());
+        }
+        self.batch_dict_exact(dict)
+    }
+
     /// The next (key, value) of an exact dict by strong references.
     #[inline]
     fn dict_next(

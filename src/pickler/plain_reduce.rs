@@ -25,8 +25,9 @@
 //!   `__getnewargs__` (or, before 3.11, `__getstate__`);
 //! - the instance dict has none of those names either (it would shadow the
 //!   methods, which are not data descriptors);
-//! - the class dict caches `__slotnames__` (copyreg computes it the first
-//!   time the slow path runs, so only a class's first instance goes there);
+//! - the class dict's `__slotnames__`, if there is one, is a list or None;
+//!   when there is none, `copyreg._slotnames(cls)` computes and caches it,
+//!   as CPython's reduction does at the same point;
 //! - CPython's "cannot pickle 'X' object" size check would pass. The sum
 //!   here counts a dict or weakref slot only at a positive offset, never more
 //!   than CPython counts, so passing here means passing there.
@@ -122,13 +123,6 @@ pub(super) fn plain_reduction<'py>(
     if !inherited {
         return Ok(None);
     }
-    let cls = obj.get_type();
-    let Some(slotnames) = cached_slotnames(&cls)? else {
-        return Ok(None);
-    };
-    if !passes_size_check(tp, slotnames.as_ref()) {
-        return Ok(None);
-    }
     let dict = instance_dict(obj)?;
     if let Some(dict) = &dict {
         for name in overriding_names(py) {
@@ -136,6 +130,16 @@ pub(super) fn plain_reduction<'py>(
                 return Ok(None);
             }
         }
+    }
+    // Past the checks that send an instance to its own reducer: from here
+    // on, CPython's reduction is the one that would run, and it would get
+    // the slot names (computing them for the class's first instance).
+    let cls = obj.get_type();
+    let Some(slotnames) = slotnames(&cls)? else {
+        return Ok(None);
+    };
+    if !passes_size_check(tp, slotnames.as_ref()) {
+        return Ok(None);
     }
     let mut state = dict.map(Bound::into_any);
     if let Some(names) = slotnames.filter(|names| !names.is_empty()) {
@@ -148,10 +152,13 @@ pub(super) fn plain_reduction<'py>(
     Ok(Some(PlainReduction { cls, state }))
 }
 
-/// The class's cached `__slotnames__` (`Some(None)` for a class without
-/// slots, as copyreg caches it), or `None` when it is not cached yet or is
-/// not a list or None (CPython then calls copyreg or raises).
-fn cached_slotnames<'py>(cls: &Bound<'py, PyType>) -> PyResult<Option<Option<Bound<'py, PyList>>>> {
+/// The class's `__slotnames__` (`Some(None)` for a class without slots) as
+/// CPython's `_PyType_GetSlotNames` gets it: from the class dict, else from
+/// `copyreg._slotnames(cls)` (which caches it there), failing with CPython's
+/// error when that returns something else than a list or None. `None` when
+/// the class dict holds something else than a list or None (CPython raises
+/// then; the slow path makes it do so).
+fn slotnames<'py>(cls: &Bound<'py, PyType>) -> PyResult<Option<Option<Bound<'py, PyList>>>> {
     let py = cls.py();
     // SAFETY: a heap type (checked by the caller) always has its own dict,
     // alive as long as the class; PyDict_GetItem returns a borrowed entry.
@@ -162,7 +169,7 @@ fn cached_slotnames<'py>(cls: &Bound<'py, PyType>) -> PyResult<Option<Option<Bou
         }
         let item = ffi::PyDict_GetItem(dict, intern!(py, "__slotnames__").as_ptr());
         if item.is_null() {
-            return Ok(None);
+            return computed_slotnames(cls).map(Some);
         }
         Bound::from_borrowed_ptr(py, item)
     };
@@ -170,6 +177,22 @@ fn cached_slotnames<'py>(cls: &Bound<'py, PyType>) -> PyResult<Option<Option<Bou
         return Ok(Some(None));
     }
     Ok(found.cast_into::<PyList>().ok().map(Some))
+}
+
+/// `copyreg._slotnames(cls)`, looked up when called, as CPython calls it.
+#[cold]
+fn computed_slotnames<'py>(cls: &Bound<'py, PyType>) -> PyResult<Option<Bound<'py, PyList>>> {
+    let py = cls.py();
+    let names = py
+        .import(intern!(py, "copyreg"))?
+        .getattr(intern!(py, "_slotnames"))?
+        .call1((cls,))?;
+    if names.is_none() {
+        return Ok(None);
+    }
+    names.cast_into::<PyList>().map(Some).map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err("copyreg._slotnames didn't return a list or None")
+    })
 }
 
 /// CPython refuses (with "cannot pickle 'X' object") an instance whose

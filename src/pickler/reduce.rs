@@ -258,7 +258,19 @@ impl<'py> Writer<'py, '_> {
             return Ok(());
         }
         if let Some(state) = &r.state {
-            self.save(state, false).map_err(|e| self.state_error(e))?;
+            // An instance of a class written by value has no stdlib bytes to
+            // match: its state dict, when nothing else refers to it, goes
+            // without a memo put, so that the reader can hand its items to
+            // BUILD without filling a dict (see `set_items_then_build`).
+            let fresh_state = state.is_exact_instance_of::<PyDict>()
+                && self.by_value_classes.contains(&(r.cls.as_ptr() as usize))
+                && self.is_never_met_again(state);
+            if fresh_state {
+                self.save_unmemoized_dict(state)
+            } else {
+                self.save(state, false)
+            }
+            .map_err(|e| self.state_error(e))?;
             self.out.byte(BUILD)?;
         }
         Ok(())

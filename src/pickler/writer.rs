@@ -95,6 +95,8 @@ pub struct Writer<'py, 'm> {
     pub(super) globals_bases: FxHashMap<usize, (Bound<'py, PyDict>, Bound<'py, PyDict>)>,
     /// By value: objects whose constructor arguments are being written.
     pub(super) rebuilding: FxHashSet<usize>,
+    /// By value: classes written by value in this call (held by the memo).
+    pub(super) by_value_classes: FxHashSet<usize>,
     /// By value: cell address → its index in the closure it was met in.
     pub(super) cell_index: FxHashMap<usize, usize>,
     /// Where a failure happened: path steps pushed while the error unwinds
@@ -177,6 +179,7 @@ impl<'py, 'm> Writer<'py, 'm> {
             deferred: VecDeque::new(),
             globals_bases: FxHashMap::default(),
             rebuilding: FxHashSet::default(),
+            by_value_classes: FxHashSet::default(),
             cell_index: FxHashMap::default(),
             err_path: Vec::new(),
         }
@@ -563,7 +566,7 @@ impl<'py, 'm> Writer<'py, 'm> {
     /// storing a new address is saved).
     #[inline]
     pub(super) fn memo_put(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
-        if self.revisitable_open == 0 && refcount(obj) <= UNSHARED_REFCOUNT {
+        if self.is_never_met_again(obj) {
             if !self.deterministic || self.fast {
                 return Ok(());
             }
@@ -573,6 +576,13 @@ impl<'py, 'm> Writer<'py, 'm> {
             }
         }
         self.memo_put_always(obj)
+    }
+
+    /// Nothing but the container we reached `obj` through refers to it, and
+    /// no container on the path can be written a second time.
+    #[inline]
+    pub(super) fn is_never_met_again(&self, obj: &Bound<'py, PyAny>) -> bool {
+        self.revisitable_open == 0 && refcount(obj) <= UNSHARED_REFCOUNT
     }
 
     /// Run `write_parts` for an object that is memoized only after its

@@ -164,6 +164,10 @@ impl Source for FileSource<'_> {
         Ok(())
     }
 
+    fn peek_byte(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
     fn next_byte(&mut self) -> PyResult<Option<u8>> {
         if !self.ensure(1)? {
             return Ok(None);

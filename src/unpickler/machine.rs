@@ -9,7 +9,7 @@ use std::mem::{align_of, size_of};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-use anypickle_parser::{Op, Parser, Source};
+use anypickle_parser::{opcodes, Op, Parser, Source};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -102,7 +102,23 @@ impl<'py, 'a> Machine<'py, 'a> {
                 Ok(op) => op,
                 Err(e) => return Err(parse_error(self.py, e)),
             };
-            match self.exec(op) {
+            let set_items = match op {
+                Op::SetItems => Some(false),
+                Op::SetItem => Some(true),
+                _ => None,
+            };
+            let step = match set_items {
+                // (No argument: `op` is not needed, the parser is free.)
+                Some(single) => {
+                    if parser.peek_opcode() == Some(opcodes::BUILD) {
+                        self.set_items_then_build(parser, single)?;
+                        continue;
+                    }
+                    self.exec(if single { Op::SetItem } else { Op::SetItems })
+                }
+                None => self.exec(op),
+            };
+            match step {
                 Ok(None) => {}
                 Ok(Some(value)) => return Ok(value),
                 Err(fail) => {
@@ -270,6 +286,68 @@ impl<'py, 'a> Machine<'py, 'a> {
         self.stack.truncate(x);
         result?;
         Ok(None)
+    }
+
+    /// SETITEMS (SETITEM when `single`) with a BUILD next. When the items go into a fresh state
+    /// dict that nothing else holds (not memoized: `deterministic=False`
+    /// output, or an instance of a class anypickle wrote by value) under
+    /// the instance BUILD is for, the pairs are given to BUILD straight from
+    /// the stack: the dict is never filled, which saves building and freeing
+    /// it per instance. Same result, same calls, in the same order; BUILD's
+    /// errors name BUILD. Anything else runs the two opcodes one by one.
+    fn set_items_then_build<S: Source>(
+        &mut self,
+        parser: &mut Parser<S>,
+        single: bool,
+    ) -> PyResult<()>
+    where
+        S::Error: SourceError,
+    {
+        let py = self.py;
+        let at_setitems = |fail: Fail| fail.into_pyerr(py, parser.opcode(), parser.op_offset());
+        let x = if single {
+            match self.stack.len().checked_sub(2) {
+                Some(x) => x,
+                None => return Err(at_setitems(self.underflow::<()>().unwrap_err())),
+            }
+        } else {
+            self.pop_mark().map_err(at_setitems)?
+        };
+        if !self.fusable_state(x) {
+            return self.set_items(x).map(drop).map_err(at_setitems);
+        }
+        // Consume the BUILD (a single byte already in memory).
+        if let Err(e) = parser.next_op() {
+            return Err(parse_error(py, e));
+        }
+        let inst = self.stack[x - 2].clone();
+        let result = objects::build_from_pairs(&inst, &self.stack[x..], &mut self.interned);
+        self.stack.truncate(x - 1);
+        result.map_err(|fail| fail.into_pyerr(py, parser.opcode(), parser.op_offset()))
+    }
+
+    /// Whether SETITEMS at `x` followed by BUILD can skip the state dict:
+    /// BUILD would find an instance and this dict under it, the dict is an
+    /// exact, empty dict that only the stack holds, and every key is an
+    /// exact str (whose hashing and comparing run no code, so the order of
+    /// what runs is unchanged).
+    fn fusable_state(&self, x: usize) -> bool {
+        let len = self.stack.len();
+        if x < 2 || x - 1 <= self.fence || x >= len || (len - x) % 2 != 0 {
+            return false;
+        }
+        let state = &self.stack[x - 1];
+        // SAFETY: reads the reference count and size of a live object; the
+        // GIL is held.
+        let fresh = state.is_exact_instance_of::<PyDict>()
+            && unsafe {
+                ffi::Py_REFCNT(state.as_ptr()) == 1 && ffi::PyDict_Size(state.as_ptr()) == 0
+            };
+        fresh
+            && self.stack[x..]
+                .iter()
+                .step_by(2)
+                .all(|key| key.is_exact_instance_of::<PyString>())
     }
 
     /// ADDITEMS: the items from `x` go into the set at `x - 1`.

@@ -492,6 +492,33 @@ pub fn build<'py>(
     Ok(())
 }
 
+/// BUILD with a dict state given as the key/value pairs of the SETITEMS
+/// that would have filled it (see `Machine::set_items_then_build`; every
+/// key is an exact str). The same as filling a fresh dict and calling
+/// `build`: a `__setstate__` gets that dict; otherwise each pair is stored
+/// in order, and a key given twice ends with its last value at its first
+/// place, as in the dict.
+pub fn build_from_pairs<'py>(
+    inst: &Bound<'py, PyAny>,
+    pairs: &[Bound<'py, PyAny>],
+    interned: &mut InternCache<'py>,
+) -> Result<(), Fail> {
+    let py = inst.py();
+    if let Some(setstate) = attrs::lookup(inst, intern!(py, "__setstate__"))? {
+        let state = PyDict::new(py);
+        for pair in pairs.chunks_exact(2) {
+            state.set_item(&pair[0], &pair[1])?;
+        }
+        setstate.call1((state,))?;
+        return Ok(());
+    }
+    let mut target = DictTarget::new(inst)?;
+    for pair in pairs.chunks_exact(2) {
+        target.set(interned.get(pair[0].clone())?, pair[1].clone())?;
+    }
+    Ok(())
+}
+
 /// The interned copies of the str keys BUILD met during one load, by the
 /// address of the key object.
 ///

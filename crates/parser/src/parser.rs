@@ -171,6 +171,13 @@ impl<S: Source> Parser<S> {
         self.fail(ErrorKind::BadValue(msg.into()))
     }
 
+    /// The next opcode, when its byte is already in memory, without
+    /// consuming it (the reader uses this to see that a BUILD follows).
+    #[inline(always)]
+    pub fn peek_opcode(&self) -> Option<u8> {
+        self.source.peek_byte()
+    }
+
     /// Parse the next opcode and its argument.
     pub fn next_op(&mut self) -> Result<Op<'_>, S::Error> {
         self.source.begin_op().map_err(Error::Source)?;

@@ -39,6 +39,12 @@ pub trait Source {
 
     /// Offset of the next unread byte from the start of the pickle.
     fn offset(&self) -> u64;
+
+    /// The next byte if it is already in memory, without consuming it
+    /// (never reads; `None` when it would have to).
+    fn peek_byte(&self) -> Option<u8> {
+        None
+    }
 }
 
 /// A whole pickle in memory (`loads`).
@@ -99,5 +105,10 @@ impl Source for SliceSource<'_> {
     #[inline(always)]
     fn offset(&self) -> u64 {
         self.pos as u64
+    }
+
+    #[inline(always)]
+    fn peek_byte(&self) -> Option<u8> {
+        self.data.get(self.pos).copied()
     }
 }

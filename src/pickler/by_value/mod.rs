@@ -314,6 +314,7 @@ impl<'py> Writer<'py, '_> {
         let py = self.py;
         let (args, state) = self.describe_class(bv, cls)?;
         let state = (!state.is_none()).then(|| (bv.class_state.bind(py).clone(), state));
+        self.by_value_classes.insert(cls.as_ptr() as usize);
         let args: Vec<Bound<'py, PyAny>> = args.iter().collect();
         self.save_rebuilt(cls, bv.make_class.bind(py), &args, state)
     }
