@@ -317,7 +317,7 @@ impl<'py, 'a> Machine<'py, 'a> {
             return self.set_items(x).map(drop).map_err(at_setitems);
         }
         // Consume the BUILD (a single byte already in memory).
-        if let Err(e) = parser.next_op() {
+        if let Err(e) = parser.take_peeked_opcode() {
             return Err(parse_error(py, e));
         }
         let inst = self.stack[x - 2].clone();

@@ -178,8 +178,18 @@ impl<S: Source> Parser<S> {
         self.source.peek_byte()
     }
 
-    /// Parse the next opcode and its argument.
-    pub fn next_op(&mut self) -> Result<Op<'_>, S::Error> {
+    /// Consume an opcode without an argument that `peek_opcode` showed,
+    /// with the bookkeeping of `next_op` (offset, frame end); returns it.
+    /// Kept apart from `next_op` so that the reader's loop keeps that
+    /// inlined.
+    pub fn take_peeked_opcode(&mut self) -> Result<u8, S::Error> {
+        self.begin_opcode()
+    }
+
+    /// Start an opcode: note where it is, leave a finished frame, and read
+    /// its byte.
+    #[inline(always)]
+    fn begin_opcode(&mut self) -> Result<u8, S::Error> {
         self.source.begin_op().map_err(Error::Source)?;
         self.op_offset = self.source.offset();
         self.opcode = None;
@@ -190,6 +200,12 @@ impl<S: Source> Parser<S> {
             return self.fail(ErrorKind::RanOutOfInput);
         };
         self.opcode = Some(code);
+        Ok(code)
+    }
+
+    /// Parse the next opcode and its argument.
+    pub fn next_op(&mut self) -> Result<Op<'_>, S::Error> {
+        let code = self.begin_opcode()?;
         Ok(match code {
             BININT1 => Op::Int(i64::from(self.u8()?)),
             BININT2 => Op::Int(i64::from(u16::from_le_bytes(self.array()?))),
