@@ -10,6 +10,7 @@ output and by-value instances leave such state dicts unmemoized.
 
 from __future__ import annotations
 
+import io
 import pickle
 import pickletools
 import struct
@@ -17,7 +18,7 @@ import struct
 import anypickle
 import pytest
 from byvalue_support import load_in_fresh_process
-from reader_support import outcome, reader_exception_matches
+from reader_support import MinimalIO, outcome, reader_exception_matches
 
 MODULE = __name__
 
@@ -176,10 +177,12 @@ def _fused_builds(data: bytes) -> int:
         # Walk back to the EMPTY_DICT the items went into.
         while j > 0:
             j -= 1
-            if ops[j] in ("SETITEMS",):
-                depth += 1
-            if ops[j] == "EMPTY_DICT" and depth == 0:
-                break
+            if ops[j] in ("SETITEMS", "SETITEM"):
+                depth += 1  # a nested dict's items
+            elif ops[j] == "EMPTY_DICT":
+                if depth == 0:
+                    break
+                depth -= 1
         if j + 1 < len(ops) and ops[j + 1] not in ("MEMOIZE", "BINPUT", "LONG_BINPUT"):
             count += 1
     return count
@@ -195,7 +198,13 @@ def test_nondeterministic_instances_take_the_fused_path(protocol):
     points = [Point(i, i / 2, f"p{i}") for i in range(50)]
     data = anypickle.dumps(points, protocol, deterministic=False)
     assert _fused_builds(data) == 50
-    for loaded in (anypickle.loads(data), pickle.loads(data)):
+    loads = [
+        anypickle.loads(data),
+        pickle.loads(data),
+        anypickle.load(io.BytesIO(data + b"trailing")),  # peeks a buffered file
+        anypickle.Unpickler(MinimalIO(data)).load(),  # a file without peek
+    ]
+    for loaded in loads:
         assert [list(vars(p).items()) for p in loaded] == [list(vars(p).items()) for p in points]
 
 

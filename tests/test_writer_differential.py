@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import pickle
 import pickletools
+import weakref
 
 import anypickle
 import corpus
@@ -28,6 +29,13 @@ from conftest import (
 )
 
 ENTRIES = corpus.corpus()
+
+#: Structures with cycles through immutables, built fresh per call.
+EACH_CYCLE_BUILDER = pytest.mark.parametrize(
+    "build",
+    list(corpus.CYCLE_BUILDERS.values()),
+    ids=list(corpus.CYCLE_BUILDERS),
+)
 
 
 def _stdlib_outcome(obj, protocol):
@@ -336,11 +344,7 @@ def test_nondeterministic_memoizes_only_shared_objects(protocol):
     assert loaded[0] is loaded[1] is loaded[2]
 
 
-@pytest.mark.parametrize(
-    "build",
-    list(corpus.CYCLE_BUILDERS.values()),
-    ids=list(corpus.CYCLE_BUILDERS),
-)
+@EACH_CYCLE_BUILDER
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_nondeterministic_cycles_through_immutables_without_outside_references(build, protocol):
     """Cycles through tuples/frozensets whose parts have no reference from outside the graph.
@@ -382,11 +386,7 @@ def test_unshared_parts_write_the_stdlib_bytes(n, protocol):
     assert_same_pickle(buf.getvalue(), expected)
 
 
-@pytest.mark.parametrize(
-    "build",
-    list(corpus.CYCLE_BUILDERS.values()),
-    ids=list(corpus.CYCLE_BUILDERS),
-)
+@EACH_CYCLE_BUILDER
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_cycles_without_outside_references_write_the_stdlib_bytes(build, protocol):
     """Parts reached twice through a cycle although only the graph refers to them
@@ -442,6 +442,102 @@ def test_value_dropped_by_its_key_is_still_found_in_the_memo(protocol):
     assert_same_pickle(got, expected)
     loaded = pickle.loads(got)
     assert loaded[2][next(iter(loaded[2]))] is loaded[0][0] is not None
+
+
+# Python code run during the dump (a reducer) reaching an object that was
+# unshared when it was written: pickle writes a memo get, and so must we.
+_HOLDER: dict = {}
+_WEAK_CACHE: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+class _FromHolder:
+    def __reduce__(self):
+        return (_identity, (_HOLDER["x"],))
+
+
+class _Tracked:
+    """Weakref-able; equal by attributes."""
+
+    def __init__(self, tag=None):
+        self.tag = tag
+
+    def __eq__(self, other):
+        return type(other) is _Tracked and other.tag == self.tag
+
+
+class _MakesTemporary:
+    """Its reduction holds a fresh object only the reduce value refers to."""
+
+    def __reduce__(self):
+        tmp = _Tracked("tmp")
+        _WEAK_CACHE["tmp"] = tmp
+        return (_identity, (tmp,))
+
+
+class _FromWeakCache:
+    def __reduce__(self):
+        return (_identity, (_WEAK_CACHE["tmp"],))
+
+
+def _identity(x):
+    return x
+
+
+class _KeyReachingItsValue:
+    """As a dict key: its reduction refers to its own value in the dict."""
+
+    def __init__(self, table=None):
+        self.table = table
+
+    def __reduce__(self):
+        return (
+            (_KeyReachingItsValue, (), None, None, None)
+            if self.table is None
+            else (
+                _identity,
+                (self.table[self],),
+            )
+        )
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_reducer_reaching_an_unshared_object_through_a_global(protocol):
+    _HOLDER["x"] = [1, 2]  # only the holder dict refers to the list
+    root = [_HOLDER, _FromHolder()]
+    got = anypickle.dumps(root, protocol)
+    assert_same_pickle(got, pickle.dumps(root, protocol))
+    loaded = pickle.loads(got)
+    assert loaded[1] is loaded[0]["x"]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_reducer_reaching_a_temporary_through_a_weak_cache(protocol):
+    """pickle's memo keeps the first reducer's temporary alive, so the weak
+    cache still has it for the second reducer, which then gets a memo get."""
+    _WEAK_CACHE.clear()
+    expected = pickle.dumps([_MakesTemporary(), _FromWeakCache()], protocol)
+    _WEAK_CACHE.clear()
+    got = anypickle.dumps([_MakesTemporary(), _FromWeakCache()], protocol)
+    assert_same_pickle(got, expected)
+    first, second = pickle.loads(got)
+    assert first is second
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_key_whose_reducer_writes_its_value_first(protocol):
+    """The value is unshared when it is fetched, but the key's reducer writes
+    (and memoizes) it before the value's turn comes: that must be a memo get."""
+
+    def build():
+        key = _KeyReachingItsValue()
+        table = {key: ["value"], "other": 1}
+        key.table = table
+        return table
+
+    holder = [build()]
+    expected = pickle.dumps(holder[0], protocol)
+    got = anypickle.dumps(holder.pop(), protocol)
+    assert_same_pickle(got, expected)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

@@ -248,7 +248,10 @@ impl<'py> Writer<'py, '_> {
             ));
         }
         let in_band = match self.hooks.buffer_callback.clone() {
-            Some(callback) => callback.call1((obj,))?.is_truthy()?,
+            Some(callback) => {
+                self.before_python_code();
+                callback.call1((obj,))?.is_truthy()?
+            }
             None => true,
         };
         // Look at the view again: the callback may have released it.
@@ -333,7 +336,7 @@ impl<'py> Writer<'py, '_> {
         let framing = std::mem::replace(&mut self.out.framing, false);
         self.out.write(header)?;
         if let Some(write) = self.file_write.clone() {
-            self.flush_to_file()?;
+            self.flush_to_file()?; // (enters pending memo entries first)
             match payload {
                 Payload::Object(obj) => write.call1((obj,))?,
                 Payload::Copy => write.call1((PyBytes::new(self.py, data),))?,

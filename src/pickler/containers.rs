@@ -205,6 +205,7 @@ impl<'py> Writer<'py, '_> {
     /// An exact dict that can never be met again, without a memo put (the
     /// state of an instance of a class written by value; protocol >= 2).
     pub(super) fn save_unmemoized_dict(&mut self, dict: &Bound<'py, PyAny>) -> PyResult<()> {
+        self.opcode_boundary()?;
         self.out.byte(EMPTY_DICT)?;
         // SAFETY: the caller checked that `dict` is an exact dict.
         if unsafe { ffi::PyDict_Size(dict.as_ptr()) } == 0 {
@@ -253,7 +254,11 @@ impl<'py> Writer<'py, '_> {
             let mut i = 0;
             while let Some((k, v)) = self.dict_next(dict, &mut pos) {
                 let unshared_value = is_unshared_item(&v);
+                let epoch = self.python_epoch;
                 self.save_item(&k, is_unshared_item(&k))?;
+                // Code run while the key was written may have reached the
+                // value and had it written (and memoized) there.
+                let unshared_value = unshared_value && self.python_epoch == epoch;
                 self.save_item(&v, unshared_value)
                     .map_err(|e| self.at(e, PathStep::Key(k)))?;
                 i += 1;

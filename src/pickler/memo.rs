@@ -14,9 +14,10 @@ pub struct Memo {
     index: PtrTable,
     /// One strong reference per key of `index`, in memoization order.
     keep_alive: Vec<Py<PyAny>>,
-    /// Indices handed out by `skip`: written to the stream as a memo put,
-    /// but not stored, for objects that can never be met again.
-    skipped: usize,
+    /// Objects whose put is in the stream but that are not in `index` yet
+    /// (see `put_pending`), with their indices. Held, so that their
+    /// addresses stay theirs, as `keep_alive` holds the others.
+    pending: Vec<(Py<PyAny>, usize)>,
 }
 
 impl Memo {
@@ -30,7 +31,7 @@ impl Memo {
     /// object gets.
     #[inline]
     pub fn len(&self) -> usize {
-        self.index.len() + self.skipped
+        self.index.len() + self.pending.len()
     }
 
     /// Memoize `obj` under the next free index and return that index.
@@ -41,14 +42,36 @@ impl Memo {
         idx
     }
 
-    /// Hand out the next index without storing an object under it: for an
-    /// object written once that nothing can lead back to, whose put the
-    /// stream must still contain (deterministic output numbers every put).
+    /// Memoize `obj` under the next free index without entering it in the
+    /// table yet: for an object that, as long as no Python code runs, cannot
+    /// be met again. `store_pending` enters it before any code could lead
+    /// back to it. Until then it costs a push, not a table insert (a cache
+    /// miss for every new address).
     #[inline]
-    pub fn skip(&mut self) -> usize {
+    pub fn put_pending(&mut self, obj: &Bound<'_, PyAny>) -> usize {
         let idx = self.len();
-        self.skipped += 1;
+        self.pending.push((obj.clone().unbind(), idx));
         idx
+    }
+
+    /// Enter every pending object in the table (before Python code runs).
+    #[inline]
+    pub fn store_pending(&mut self) {
+        if !self.pending.is_empty() {
+            self.store_pending_now();
+        }
+    }
+
+    #[cold]
+    fn store_pending_now(&mut self) {
+        // (Drained, not taken: the vector keeps its memory for the next ones.)
+        for (obj, idx) in self.pending.drain(..) {
+            // A pending object is alive and was met once: its address is
+            // not in the table.
+            if self.index.insert(obj.as_ptr() as usize, idx) {
+                self.keep_alive.push(obj);
+            }
+        }
     }
 
     /// Memoize `obj` under a given index (used when a memo is assigned).
@@ -60,7 +83,7 @@ impl Memo {
     }
 
     pub fn clear(&mut self) {
-        self.skipped = 0;
+        self.pending.clear();
         self.index
             .clear(self.keep_alive.iter().map(|o| o.as_ptr() as usize));
         self.keep_alive.clear();
@@ -72,7 +95,8 @@ impl Memo {
     /// record-heavy data of a few thousand records was a quarter of the
     /// time. Bigger tables go back to the allocator.
     pub fn reset_for_reuse(&mut self) {
-        self.skipped = 0;
+        self.pending.clear();
+        self.pending.shrink_to(1 << 16);
         if self.keep_alive.is_empty() {
             return; // nothing memoized (and nothing kept that is too big)
         }
@@ -104,7 +128,11 @@ impl Memo {
 impl Memo {
     /// Report the memoized objects to the garbage collector.
     pub fn traverse(&self, visit: &pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
-        for obj in &self.keep_alive {
+        for obj in self
+            .keep_alive
+            .iter()
+            .chain(self.pending.iter().map(|(o, _)| o))
+        {
             visit.call(obj)?;
         }
         Ok(())

@@ -77,10 +77,13 @@ fn slot_address(slot: Option<ffi::getattrofunc>) -> usize {
 
 /// `(cls, state)` as `object.__reduce_ex__(protocol)` would compute it for
 /// protocol >= 2, or `None` when `obj` is not a plain instance (see the
-/// module docs): the caller then asks the object itself.
+/// module docs): the caller then asks the object itself. `before_python`
+/// runs first whenever Python code may run here (copyreg computing the
+/// slot names, reading slot values through attribute lookups).
 pub(super) fn plain_reduction<'py>(
     obj: &Bound<'py, PyAny>,
     refs: &PyRefs,
+    before_python: &mut dyn FnMut(),
 ) -> PyResult<Option<PlainReduction<'py>>> {
     let py = obj.py();
     let tp = obj.get_type_ptr();
@@ -135,7 +138,7 @@ pub(super) fn plain_reduction<'py>(
     // on, CPython's reduction is the one that would run, and it would get
     // the slot names (computing them for the class's first instance).
     let cls = obj.get_type();
-    let Some(slotnames) = slotnames(&cls)? else {
+    let Some(slotnames) = slotnames(&cls, before_python)? else {
         return Ok(None);
     };
     if !passes_size_check(tp, slotnames.as_ref()) {
@@ -143,6 +146,7 @@ pub(super) fn plain_reduction<'py>(
     }
     let mut state = dict.map(Bound::into_any);
     if let Some(names) = slotnames.filter(|names| !names.is_empty()) {
+        before_python();
         let slots = slot_values(obj, &names)?;
         if !slots.is_empty() {
             let dict_part = state.unwrap_or_else(|| py.None().into_bound(py));
@@ -158,7 +162,10 @@ pub(super) fn plain_reduction<'py>(
 /// error when that returns something else than a list or None. `None` when
 /// the class dict holds something else than a list or None (CPython raises
 /// then; the slow path makes it do so).
-fn slotnames<'py>(cls: &Bound<'py, PyType>) -> PyResult<Option<Option<Bound<'py, PyList>>>> {
+fn slotnames<'py>(
+    cls: &Bound<'py, PyType>,
+    before_python: &mut dyn FnMut(),
+) -> PyResult<Option<Option<Bound<'py, PyList>>>> {
     let py = cls.py();
     // SAFETY: a heap type (checked by the caller) always has its own dict,
     // alive as long as the class; PyDict_GetItem returns a borrowed entry.
@@ -169,6 +176,7 @@ fn slotnames<'py>(cls: &Bound<'py, PyType>) -> PyResult<Option<Option<Bound<'py,
         }
         let item = ffi::PyDict_GetItem(dict, intern!(py, "__slotnames__").as_ptr());
         if item.is_null() {
+            before_python();
             return computed_slotnames(cls).map(Some);
         }
         Bound::from_borrowed_ptr(py, item)

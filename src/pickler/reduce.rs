@@ -263,6 +263,7 @@ impl<'py> Writer<'py, '_> {
             // without a memo put, so that the reader can hand its items to
             // BUILD without filling a dict (see `set_items_then_build`).
             let fresh_state = state.is_exact_instance_of::<PyDict>()
+                && self.hooks.persistent_id.is_none()
                 && self.by_value_classes.contains(&(r.cls.as_ptr() as usize))
                 && self.is_never_met_again(state);
             if fresh_state {

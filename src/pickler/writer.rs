@@ -71,6 +71,10 @@ pub struct Writer<'py, 'm> {
     deterministic: bool,
     pub(super) fast: bool,
     memo_private: bool,
+    /// How many times Python code may have run during this call (counted by
+    /// `before_python_code`): a judgement made from reference counts holds
+    /// only while this stays the same.
+    pub(super) python_epoch: u64,
     pub(super) out: Output,
     pub(super) memo: &'m mut Memo,
     pub(super) hooks: Hooks<'py>,
@@ -166,6 +170,7 @@ impl<'py, 'm> Writer<'py, 'm> {
             deterministic: settings.deterministic,
             fast: settings.fast,
             memo_private: settings.memo_private,
+            python_epoch: 0,
             out: Output::new(),
             memo,
             hooks,
@@ -287,6 +292,7 @@ impl<'py, 'm> Writer<'py, 'm> {
         let Some(write) = self.file_write.clone() else {
             return Ok(());
         };
+        self.before_python_code();
         let chunk = self.out.take(self.py)?;
         write.call1((chunk,))?;
         Ok(())
@@ -295,7 +301,7 @@ impl<'py, 'm> Writer<'py, 'm> {
     /// CPython's `_Pickler_OpcodeBoundary`: commit a full frame, and when
     /// writing to a file, hand it over so memory stays bounded.
     #[inline(always)]
-    fn opcode_boundary(&mut self) -> PyResult<()> {
+    pub(super) fn opcode_boundary(&mut self) -> PyResult<()> {
         if self.out.frame_is_full() {
             self.out.commit_frame();
             if self.file_write.is_some() {
@@ -403,62 +409,99 @@ impl<'py, 'm> Writer<'py, 'm> {
             return self.save_picklebuffer(obj);
         }
 
-        if let Some(reducer_override) = &self.hooks.reducer_override {
+        // From here on, every branch but the writer's own reduction of plain
+        // instances may run Python code: each first enters the pending memo
+        // entries (`before_python_code`).
+        if let Some(reducer_override) = self.hooks.reducer_override.clone() {
+            self.before_python_code();
             let rv = reducer_override.call1((obj,))?;
             if !rv.is(self.py.NotImplemented()) {
                 return self.save_reduce_value(obj, &rv);
             }
         }
         if tp == builtin_type!(PyType_Type) {
+            self.before_python_code();
             return self.save_type(obj);
         }
         if tp == builtin_type!(PyFunction_Type) {
+            self.before_python_code();
             return self.save_function(obj);
         }
 
         let py = self.py;
         let obj_type = obj.get_type();
-        let reduce_func = match &self.hooks.dispatch_table {
-            Some(table) => match table.get_item(&obj_type) {
-                Ok(f) => Some(f),
-                Err(e) if e.is_instance_of::<pyo3::exceptions::PyKeyError>(py) => None,
-                Err(e) => return Err(e),
-            },
-            None => self
-                .refs
-                .copyreg_dispatch_table
-                .bind(py)
-                .get_item(&obj_type)?,
+        let reduce_func = match self.hooks.dispatch_table.clone() {
+            Some(table) => {
+                self.before_python_code();
+                match table.get_item(&obj_type) {
+                    Ok(f) => Some(f),
+                    Err(e) if e.is_instance_of::<pyo3::exceptions::PyKeyError>(py) => None,
+                    Err(e) => return Err(e),
+                }
+            }
+            None => {
+                // Hashing and comparing a class runs Python code only when
+                // its metaclass is not `type`.
+                if type_of(obj_type.as_any()) != builtin_type!(PyType_Type) {
+                    self.before_python_code();
+                }
+                self.refs
+                    .copyreg_dispatch_table
+                    .bind(py)
+                    .get_item(&obj_type)?
+            }
         };
         let rv = if let Some(f) = reduce_func {
+            self.before_python_code();
             Some(f.call1((obj,))?)
         } else if obj.is_instance_of::<pyo3::types::PyType>() {
             // A metaclass instance: PyType_Check, a flag test, like CPython's
             // PyType_IsSubtype (no __subclasscheck__ call).
+            self.before_python_code();
             return self.save_class(obj);
         } else if tp == builtin_type!(PyCode_Type) {
+            self.before_python_code();
             return self.save_code(obj);
         } else if tp == builtin_type!(PyCell_Type) {
+            self.before_python_code();
             return self.save_cell(obj);
         } else if obj.is_instance_of::<pyo3::types::PyModule>() {
+            self.before_python_code();
             return self.save_module(obj);
         } else if let Some(name) = self.refs.sentinel_name(obj, tp) {
             // By reference to the real sentinel, even for a copy of it (which
             // other picklers leave behind in classes they reloaded in place).
+            self.before_python_code();
             let real = self.refs.dataclasses.bind(py).getattr(&name)?;
             return self.save_global(&real, Some(&name.into_any()));
         } else if tp == builtin_type!(PyDictProxy_Type) {
+            self.before_python_code();
             return self.save_mappingproxy(obj);
         } else if self.proto >= 2 {
             // Most instances: `object.__reduce_ex__` computed without
             // calling it (see `plain_reduce`); an error goes where an error
-            // from the call would have gone.
-            match plain_reduction(obj, self.refs) {
+            // from the call would have gone. It runs Python code only where
+            // it says so first.
+            let refs = self.refs;
+            let memo = &mut *self.memo;
+            let epoch = &mut self.python_epoch;
+            let mut before_python = || {
+                *epoch += 1;
+                memo.store_pending();
+            };
+            match plain_reduction(obj, refs, &mut before_python) {
                 Ok(Some(r)) => return self.save_plain_reduction(obj, r),
-                Ok(None) => self.call_reducer(obj, &obj_type)?,
-                Err(err) => return self.save_after_failed_reduce(obj, err),
+                Ok(None) => {
+                    self.before_python_code();
+                    self.call_reducer(obj, &obj_type)?
+                }
+                Err(err) => {
+                    self.before_python_code();
+                    return self.save_after_failed_reduce(obj, err);
+                }
             }
         } else {
+            self.before_python_code();
             self.call_reducer(obj, &obj_type)?
         };
         match rv {
@@ -519,6 +562,7 @@ impl<'py, 'm> Writer<'py, 'm> {
         let Some(func) = self.hooks.persistent_id.clone() else {
             return Ok(false);
         };
+        self.before_python_code();
         let pid = func.call1((obj,))?;
         if pid.is_none() {
             return Ok(false);
@@ -571,11 +615,22 @@ impl<'py, 'm> Writer<'py, 'm> {
                 return Ok(());
             }
             if self.memo_private {
-                let idx = self.memo.skip();
+                let idx = self.memo.put_pending(obj);
                 return self.write_put(idx);
             }
         }
         self.memo_put_always(obj)
+    }
+
+    /// Enter the objects `memo_put` left pending in the memo table: called
+    /// before anything that can run Python code (a reducer, a hook, an
+    /// import, `file.write`), which could reach one of them again through
+    /// its container and hand it back to be written, where CPython writes
+    /// a memo get.
+    #[inline]
+    pub(super) fn before_python_code(&mut self) {
+        self.python_epoch += 1;
+        self.memo.store_pending();
     }
 
     /// Nothing but the container we reached `obj` through refers to it, and

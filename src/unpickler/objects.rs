@@ -463,6 +463,16 @@ pub fn build<'py>(
         setstate.call1((state,))?;
         return Ok(());
     }
+    apply_state(inst, state, interned)
+}
+
+/// BUILD without a `__setstate__`: a dict state (optionally paired with a
+/// dict of slot values) goes into the instance.
+fn apply_state<'py>(
+    inst: &Bound<'py, PyAny>,
+    state: Bound<'py, PyAny>,
+    interned: &mut InternCache<'py>,
+) -> Result<(), Fail> {
     let (state, slotstate) = match state.cast::<PyTuple>() {
         Ok(t) if t.len() == 2 => (t.get_item(0)?, Some(t.get_item(1)?)),
         _ => (state, None),
@@ -504,13 +514,21 @@ pub fn build_from_pairs<'py>(
     interned: &mut InternCache<'py>,
 ) -> Result<(), Fail> {
     let py = inst.py();
-    if let Some(setstate) = attrs::lookup(inst, intern!(py, "__setstate__"))? {
+    let filled = || -> PyResult<Bound<'py, PyDict>> {
         let state = PyDict::new(py);
         for pair in pairs.chunks_exact(2) {
             state.set_item(&pair[0], &pair[1])?;
         }
-        setstate.call1((state,))?;
+        Ok(state)
+    };
+    if let Some(setstate) = attrs::lookup(inst, intern!(py, "__setstate__"))? {
+        setstate.call1((filled()?,))?;
         return Ok(());
+    }
+    if !has_generic_dict(inst) {
+        // `inst.__dict__` may be any mapping, whose `__setitem__` must see
+        // what the dict would hold (a repeated key once, with its last value).
+        return apply_state(inst, filled()?.into_any(), interned);
     }
     let mut target = DictTarget::new(inst)?;
     for pair in pairs.chunks_exact(2) {
@@ -579,19 +597,7 @@ impl<'a, 'py> DictTarget<'a, 'py> {
     /// Fails like CPython when the instance has no `__dict__`.
     fn new(inst: &'a Bound<'py, PyAny>) -> PyResult<Self> {
         let py = inst.py();
-        let tp = inst.get_type_ptr();
-        // SAFETY: reads two slots of the instance's (live) type object, and
-        // the type of the borrowed `__dict__` descriptor found on it.
-        let generic_setattr = unsafe {
-            (*tp).tp_dictoffset != 0
-                && (*tp).tp_setattro.is_some_and(|f| {
-                    std::ptr::fn_addr_eq(f, ffi::PyObject_GenericSetAttr as ffi::setattrofunc)
-                })
-                // `__dict__` is the real one, not a property of the class.
-                && attrs::type_lookup(tp, intern!(py, "__dict__")).is_some_and(|d| {
-                    ffi::Py_TYPE(d) == std::ptr::addr_of_mut!(ffi::PyGetSetDescr_Type)
-                })
-        };
+        let generic_setattr = has_generic_dict(inst);
         let dict = if generic_setattr {
             None
         } else {
@@ -639,6 +645,24 @@ impl<'a, 'py> DictTarget<'a, 'py> {
                 .insert(self.inst.getattr(intern!(self.inst.py(), "__dict__"))?),
         };
         dict.set_item(key, value)
+    }
+}
+
+/// Whether `inst` has the generic `__setattr__` and a real instance dict
+/// (the `__dict__` found on its type is the builtin descriptor, not a
+/// property). Reads type slots only; runs no Python code.
+fn has_generic_dict(inst: &Bound<'_, PyAny>) -> bool {
+    let py = inst.py();
+    let tp = inst.get_type_ptr();
+    // SAFETY: reads two slots of the instance's (live) type object, and the
+    // type of the borrowed `__dict__` descriptor found on it.
+    unsafe {
+        (*tp).tp_dictoffset != 0
+            && (*tp).tp_setattro.is_some_and(|f| {
+                std::ptr::fn_addr_eq(f, ffi::PyObject_GenericSetAttr as ffi::setattrofunc)
+            })
+            && attrs::type_lookup(tp, intern!(py, "__dict__"))
+                .is_some_and(|d| ffi::Py_TYPE(d) == std::ptr::addr_of_mut!(ffi::PyGetSetDescr_Type))
     }
 }
 
