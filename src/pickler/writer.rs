@@ -57,7 +57,8 @@ pub struct Settings {
     pub deterministic: bool,
     pub fast: bool,
     /// Nobody sees the memo after this call (`dumps` and `dump`, not a
-    /// `Pickler`): an unshared object's put is written but not stored.
+    /// `Pickler`): an unshared object's put is written and the object waits
+    /// in the memo's pending list until Python code is about to run.
     pub memo_private: bool,
 }
 
@@ -601,13 +602,14 @@ impl<'py, 'm> Writer<'py, 'm> {
         }
     }
 
-    /// Memoize `obj` as CPython does, except for an object that can never
-    /// be met again (nothing but the container we reached it through refers
-    /// to it, and no container on the path can itself be written a second
-    /// time, see `revisitable_open`): non-deterministic mode writes no put
-    /// for it, and with a private memo its put is written but not stored
-    /// (the stream is the same; the table stays small, and the miss of
-    /// storing a new address is saved).
+    /// Memoize `obj` as CPython does, except for an object that cannot be
+    /// met again unless Python code leads back to it (nothing but the
+    /// container we reached it through refers to it, and no container on the
+    /// path can itself be written a second time, see `revisitable_open`):
+    /// non-deterministic mode writes no put for it, and with a private memo
+    /// its put is written but the object waits in the memo's pending list,
+    /// entered in the table by `before_python_code` (the stream is the same;
+    /// a push instead of a table insert, which is a cache miss).
     #[inline]
     pub(super) fn memo_put(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
         if self.is_never_met_again(obj) {
