@@ -174,18 +174,22 @@ impl<'py> Writer<'py, '_> {
 
     pub(super) fn save_dict(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
         self.fast_enter(obj)?;
-        let result = self.save_dict_body(obj);
+        let result = self.save_dict_body(obj, true);
         self.fast_leave(obj);
         result
     }
 
-    fn save_dict_body(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    /// The dict `obj`; `memoize` false only for a dict nothing can lead
+    /// back to that no stdlib bytes constrain (see `save_unmemoized_dict`).
+    fn save_dict_body(&mut self, obj: &Bound<'py, PyAny>, memoize: bool) -> PyResult<()> {
         if self.bin {
             self.out.byte(EMPTY_DICT)?;
         } else {
             self.out.write(&[MARK, DICT])?;
         }
-        self.memo_put(obj)?;
+        if memoize {
+            self.memo_put(obj)?;
+        }
         // SAFETY: the caller checked that `obj` is a dict.
         if unsafe { ffi::PyDict_Size(obj.as_ptr()) } == 0 {
             return Ok(());
@@ -203,15 +207,10 @@ impl<'py> Writer<'py, '_> {
     }
 
     /// An exact dict that can never be met again, without a memo put (the
-    /// state of an instance of a class written by value; protocol >= 2).
+    /// state of an instance of a class written by value).
     pub(super) fn save_unmemoized_dict(&mut self, dict: &Bound<'py, PyAny>) -> PyResult<()> {
         self.opcode_boundary()?;
-        self.out.byte(EMPTY_DICT)?;
-        // SAFETY: the caller checked that `dict` is an exact dict.
-        if unsafe { ffi::PyDict_Size(dict.as_ptr()) } == 0 {
-            return Ok(());
-        }
-        self.batch_dict_exact(dict)
+        self.save_dict_body(dict, false)
     }
 
     /// The next (key, value) of an exact dict by strong references.

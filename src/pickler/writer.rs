@@ -139,6 +139,14 @@ fn refcount(obj: &Bound<'_, PyAny>) -> ffi::Py_ssize_t {
 }
 pub(super) use builtin_type;
 
+/// `Writer::before_python_code` on the two fields it touches (for code
+/// that holds other parts of the writer borrowed).
+#[inline]
+fn python_code_ahead(epoch: &mut u64, memo: &mut Memo) {
+    *epoch += 1;
+    memo.store_pending();
+}
+
 /// Whether a container's item, just fetched by a new reference while the
 /// container still holds it, has no other holder: then it is not in the
 /// memo. Taken at fetch time because writing something else first (a dict
@@ -484,13 +492,8 @@ impl<'py, 'm> Writer<'py, 'm> {
             // from the call would have gone. It runs Python code only where
             // it says so first.
             let refs = self.refs;
-            let memo = &mut *self.memo;
-            let epoch = &mut self.python_epoch;
-            let mut before_python = || {
-                *epoch += 1;
-                memo.store_pending();
-            };
-            match plain_reduction(obj, refs, &mut before_python) {
+            let (epoch, memo) = (&mut self.python_epoch, &mut *self.memo);
+            match plain_reduction(obj, refs, &mut || python_code_ahead(epoch, memo)) {
                 Ok(Some(r)) => return self.save_plain_reduction(obj, r),
                 Ok(None) => {
                     self.before_python_code();
@@ -631,8 +634,7 @@ impl<'py, 'm> Writer<'py, 'm> {
     /// a memo get.
     #[inline]
     pub(super) fn before_python_code(&mut self) {
-        self.python_epoch += 1;
-        self.memo.store_pending();
+        python_code_ahead(&mut self.python_epoch, self.memo);
     }
 
     /// Nothing but the container we reached `obj` through refers to it, and

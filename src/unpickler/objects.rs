@@ -530,7 +530,7 @@ pub fn build_from_pairs<'py>(
         // what the dict would hold (a repeated key once, with its last value).
         return apply_state(inst, filled()?.into_any(), interned);
     }
-    let mut target = DictTarget::new(inst)?;
+    let mut target = DictTarget::generic(inst);
     for pair in pairs.chunks_exact(2) {
         target.set(interned.get(pair[0].clone())?, pair[1].clone())?;
     }
@@ -596,18 +596,24 @@ struct DictTarget<'a, 'py> {
 impl<'a, 'py> DictTarget<'a, 'py> {
     /// Fails like CPython when the instance has no `__dict__`.
     fn new(inst: &'a Bound<'py, PyAny>) -> PyResult<Self> {
-        let py = inst.py();
-        let generic_setattr = has_generic_dict(inst);
-        let dict = if generic_setattr {
-            None
-        } else {
-            Some(inst.getattr(intern!(py, "__dict__"))?)
-        };
+        if has_generic_dict(inst) {
+            return Ok(Self::generic(inst));
+        }
+        let dict = inst.getattr(intern!(inst.py(), "__dict__"))?;
         Ok(DictTarget {
             inst,
-            generic_setattr,
-            dict,
+            generic_setattr: false,
+            dict: Some(dict),
         })
+    }
+
+    /// For an instance `has_generic_dict` already approved.
+    fn generic(inst: &'a Bound<'py, PyAny>) -> Self {
+        DictTarget {
+            inst,
+            generic_setattr: true,
+            dict: None,
+        }
     }
 
     fn set(&mut self, key: Bound<'py, PyAny>, value: Bound<'py, PyAny>) -> PyResult<()> {
