@@ -18,6 +18,7 @@ use pyo3::types::{
 };
 
 use super::errors::{data, parse_error, Class, Fail, SourceError};
+use super::build;
 use super::memo::Memo;
 use super::objects::{self, Py2Strings};
 
@@ -44,8 +45,8 @@ pub struct Machine<'py, 'a> {
     proto: u8,
     memo: &'a mut Memo<'py>,
     config: Config<'py, 'a>,
-    /// BUILD's interned instance-dict keys (see `InternCache`).
-    interned: objects::InternCache<'py>,
+    /// What BUILD learnt about keys and classes (see `BuildCache`).
+    build_cache: build::BuildCache<'py>,
 }
 
 type Step<'py> = Result<Option<Bound<'py, PyAny>>, Fail>;
@@ -88,7 +89,7 @@ impl<'py, 'a> Machine<'py, 'a> {
             proto: 0,
             memo,
             config,
-            interned: objects::InternCache::default(),
+            build_cache: build::BuildCache::default(),
         }
     }
 
@@ -321,7 +322,7 @@ impl<'py, 'a> Machine<'py, 'a> {
             return Err(parse_error(py, e));
         }
         let inst = self.stack[x - 2].clone();
-        let result = objects::build_from_pairs(&inst, &self.stack[x..], &mut self.interned);
+        let result = build::build_from_pairs(&inst, &self.stack[x..], &mut self.build_cache);
         self.stack.truncate(x - 1);
         result.map_err(|fail| fail.into_pyerr(py, parser.opcode(), parser.op_offset()))
     }
@@ -574,7 +575,7 @@ impl<'py, 'a> Machine<'py, 'a> {
             Op::Build => {
                 let state = self.pop()?;
                 let inst = self.top()?.clone();
-                objects::build(&inst, state, &mut self.interned)?;
+                build::build(&inst, state, &mut self.build_cache)?;
                 Ok(None)
             }
             Op::PersId(text) => {

@@ -2,12 +2,14 @@
 //!
 //! - `api`: `loads`, `load`, `Unpickler` (Python-facing; options, hooks, GC pause)
 //! - `machine`: the opcode loop over the stack, marks and memo
-//! - `objects`: building objects (strings, ints, globals, REDUCE/NEWOBJ/BUILD)
+//! - `objects`: building objects (strings, ints, globals, REDUCE/NEWOBJ)
+//! - `build`: BUILD, with what one load learns about its classes cached
 //! - `memo`: index → object, safe against lying indices
 //! - `file_source`: reading from Python file objects without over-reading
 //! - `errors`: mapping failures to `pickle.UnpicklingError` and subclasses
 
 pub mod api;
+mod build;
 mod errors;
 mod file_source;
 mod machine;
