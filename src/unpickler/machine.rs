@@ -17,10 +17,11 @@ use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyIterator, PyList, PySet, PyString, PyTuple,
 };
 
-use super::errors::{data, parse_error, Class, Fail, SourceError};
 use super::build;
+use super::errors::{data, parse_error, Class, Fail, SourceError};
 use super::memo::Memo;
 use super::objects::{self, Py2Strings};
+use super::str_cache::StrCache;
 
 /// How one load runs: the stdlib's options and the hooks in effect.
 pub struct Config<'py, 'a> {
@@ -47,6 +48,8 @@ pub struct Machine<'py, 'a> {
     config: Config<'py, 'a>,
     /// What BUILD learnt about keys and classes (see `BuildCache`).
     build_cache: build::BuildCache<'py>,
+    /// Short strings shared with earlier loads (see `StrCache`).
+    strs: StrCache,
 }
 
 type Step<'py> = Result<Option<Bound<'py, PyAny>>, Fail>;
@@ -90,6 +93,7 @@ impl<'py, 'a> Machine<'py, 'a> {
             memo,
             config,
             build_cache: build::BuildCache::default(),
+            strs: StrCache::default(),
         }
     }
 
@@ -389,7 +393,15 @@ impl<'py, 'a> Machine<'py, 'a> {
         match op {
             Op::Int(v) => self.push(objects::int(py, v)?),
             Op::Float(v) => self.push(objects::float(py, v)?),
-            Op::Str(bytes) => self.push(objects::utf8_str(py, bytes)?),
+            Op::Str(bytes) => {
+                let text = if self.strs.wants(bytes) {
+                    self.strs
+                        .get(py, bytes, || objects::ascii_to_str(py, bytes))?
+                } else {
+                    objects::utf8_str(py, bytes)?
+                };
+                self.push(text)
+            }
             Op::Get(idx) => match self.memo.get(idx) {
                 Some(obj) => {
                     let obj = obj.clone();

@@ -132,7 +132,7 @@ pub fn utf8_str<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>,
 /// strings are CPython's shared ones, as its decoders return them: no
 /// allocation at all (keys like "a" or "x" are common in records).
 #[inline]
-fn ascii_to_str<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+pub fn ascii_to_str<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     if bytes.len() <= 1 {
         // SAFETY: the pointer and length describe `bytes`; for these lengths
         // CPython returns a new reference to its cached string.

@@ -1,0 +1,167 @@
+//! Short ASCII strings kept from one load to the next.
+//!
+//! Pickles of functions, classes and small messages are mostly short
+//! identifiers: attribute and dict keys, module and qualified names, the
+//! names in code objects. Loading them again and again makes the same
+//! strings again and again, and every dict lookup with a new str object
+//! hashes it first. A process-wide table of the short ASCII strings met
+//! recently hands back the string made last time: no allocation, and its
+//! hash is already computed. (orjson and msgspec keep such a cache of keys.)
+//!
+//! The table is direct-mapped and overwrites on a miss. A load that meets
+//! mostly distinct strings (a column of ids) would only pay for lookups and
+//! evict useful entries, so each load stops consulting the table once it
+//! has looked up `TRIAL` strings and found fewer than half of them there.
+//!
+//! Equal strings from different parts of one pickle, or from two pickles,
+//! may therefore be one object. Strings are immutable and pickle promises
+//! nothing about the identity of equal strings that were not one object
+//! when pickled; the same holds for CPython's own interning.
+
+use std::sync::{Mutex, MutexGuard};
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+
+/// Strings up to this many bytes are cached (longer ones are rarely
+/// repeated names, and comparing them costs more).
+pub const MAX_LEN: usize = 32;
+/// Number of slots (a power of two): 8 KiB of pointers.
+const SLOTS: usize = 1024;
+/// Lookups a load makes before its hit rate decides whether it goes on.
+const TRIAL: u32 = 256;
+
+/// Strings of `MIN_LEN` bytes or fewer are CPython's own shared objects.
+const MIN_LEN: usize = 2;
+
+/// The table; taken by one load at a time (a load on another thread, or
+/// nested in a hook, that finds it taken goes without).
+static TABLE: Mutex<Vec<Option<Py<PyString>>>> = Mutex::new(Vec::new());
+
+/// One load's use of the table.
+#[derive(Default)]
+pub struct StrCache {
+    table: Option<MutexGuard<'static, Vec<Option<Py<PyString>>>>>,
+    state: Use,
+    lookups: u32,
+    hits: u32,
+}
+
+#[derive(Default, PartialEq)]
+enum Use {
+    /// Not taken yet (a load with no short strings never takes it).
+    #[default]
+    Untried,
+    Taken,
+    /// Taken by someone else, or given up for this load.
+    Off,
+}
+
+impl StrCache {
+    /// Whether a str from `bytes` should come through `get`.
+    #[inline(always)]
+    pub fn wants(&self, bytes: &[u8]) -> bool {
+        (MIN_LEN..=MAX_LEN).contains(&bytes.len()) && self.state != Use::Off && bytes.is_ascii()
+    }
+
+    /// The str for `bytes` (ASCII, `MIN_LEN..=MAX_LEN` bytes long): the cached
+    /// one when it is there, else one made by `make` and cached.
+    pub fn get<'py>(
+        &mut self,
+        py: Python<'py>,
+        bytes: &[u8],
+        make: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if self.state == Use::Untried {
+            self.take();
+        }
+        let Some(table) = self.table.as_mut() else {
+            return make();
+        };
+        self.lookups += 1;
+        let slot = &mut table[slot_of(bytes)];
+        if let Some(cached) = slot {
+            if same_ascii(cached, bytes) {
+                self.hits += 1;
+                return Ok(cached.bind(py).clone().into_any());
+            }
+        }
+        let made = make()?;
+        // SAFETY: `make` built an exact str (checked by the debug assertion).
+        debug_assert!(made.is_exact_instance_of::<PyString>());
+        *slot = Some(unsafe { made.clone().cast_into_unchecked::<PyString>() }.unbind());
+        if self.lookups >= TRIAL && self.hits * 2 < self.lookups {
+            self.give_up();
+        }
+        Ok(made)
+    }
+
+    #[cold]
+    fn take(&mut self) {
+        match TABLE.try_lock() {
+            Ok(mut table) => {
+                if table.is_empty() {
+                    table.resize_with(SLOTS, || None);
+                }
+                self.table = Some(table);
+                self.state = Use::Taken;
+            }
+            // Busy, or poisoned by a panic elsewhere: go without.
+            Err(_) => self.state = Use::Off,
+        }
+    }
+
+    #[cold]
+    fn give_up(&mut self) {
+        self.table = None;
+        self.state = Use::Off;
+    }
+}
+
+/// The slot for `bytes`: a multiplicative hash of its 8-byte words.
+#[inline(always)]
+fn slot_of(bytes: &[u8]) -> usize {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        h = (h.rotate_left(23) ^ word).wrapping_mul(K);
+    }
+    let mut last = [0u8; 8];
+    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h.rotate_left(23) ^ u64::from_le_bytes(last)).wrapping_mul(K);
+    (h >> (64 - SLOTS.trailing_zeros())) as usize
+}
+
+/// Whether `s` (a compact ASCII str, as the table holds only those) spells `bytes`.
+#[inline(always)]
+fn same_ascii(s: &Py<PyString>, bytes: &[u8]) -> bool {
+    let ptr = s.as_ptr();
+    // SAFETY: the table holds only compact ASCII strs made by the reader, so
+    // the length is the byte length and the 1-byte data is `len` bytes long.
+    unsafe {
+        ffi::PyUnicode_GET_LENGTH(ptr) as usize == bytes.len()
+            && std::slice::from_raw_parts(ffi::PyUnicode_1BYTE_DATA(ptr), bytes.len()) == bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_in_range_and_depend_on_every_byte() {
+        let a = slot_of(b"__qualname__");
+        assert!(a < SLOTS);
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..200u32 {
+            seen.insert(slot_of(format!("key:{i:06}").as_bytes()));
+        }
+        // Distinct keys that differ in one byte spread over many slots.
+        assert!(seen.len() > 150, "only {} slots", seen.len());
+        assert_ne!(slot_of(b"ab"), slot_of(b"ba"));
+        assert!(slot_of(&[b'x'; MAX_LEN]) < SLOTS);
+    }
+}

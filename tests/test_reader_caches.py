@@ -1,0 +1,283 @@
+"""What the reader remembers within a load and across loads, and when it must forget.
+
+* BUILD keeps facts about the class it builds (a real instance dict? does a
+  key name a data descriptor?) under the class's version tag. Python code
+  that runs during the load (a REDUCE, a finalizer) may change the class, a
+  base, or a descriptor's type; the next BUILD must then behave as
+  ``pickle.loads`` does, which writes the instance dict without consulting
+  descriptors.
+* Short ASCII strings are shared from one load to the next. The strings must
+  stay equal to what ``pickle.loads`` gives, whatever the lengths, slot
+  collisions, nesting or threads.
+
+Classes are rebuilt before each load (``fresh_classes``), so that the
+mutation a pickle performs while loading meets the same starting point
+under ``pickle.loads`` and under ``anypickle.loads``.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import time
+
+import anypickle
+import pytest
+
+MODULE = __name__
+EVENTS: list[str] = []
+
+
+def fresh_classes() -> None:
+    """(Re)define the module-level classes the pickles below name."""
+
+    class Base:
+        pass
+
+    class NonData:
+        """A non-data descriptor (only ``__get__``), of a mutable class."""
+
+        def __get__(self, obj, owner=None):
+            return "class value"
+
+    class Target(Base):
+        shadowed = NonData()
+        counter = 0  # an int: its type cannot gain a __set__
+
+    class Finalized:
+        pass
+
+    class WithNew(Base):
+        def __new__(cls):
+            self = super().__new__(cls)
+            self.x = Finalized()  # replaced by BUILD, which drops it
+            return self
+
+    for cls in (Base, NonData, Target, Finalized, WithNew):
+        cls.__module__ = MODULE
+        cls.__qualname__ = cls.__name__
+        globals()[cls.__name__] = cls
+    EVENTS.clear()
+
+
+def _readonly(cls: type, name: str) -> None:
+    setattr(cls, name, property(lambda self: "property value"))
+
+
+def _raise_on_set(self, obj, value):
+    raise AssertionError("BUILD must not call a descriptor's __set__")
+
+
+def mutate(kind: str) -> str:
+    """Run while loading (REDUCE): change a class between two BUILDs."""
+    if kind == "property_on_class":
+        _readonly(globals()["Target"], "x")
+    elif kind == "property_on_base":
+        _readonly(globals()["Base"], "x")
+    elif kind == "descriptor_gains_set":
+        globals()["NonData"].__set__ = _raise_on_set
+    elif kind == "int_replaced_by_property":
+        _readonly(globals()["Target"], "counter")
+    else:
+        raise ValueError(kind)
+    return kind
+
+
+class Mutation:
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def __reduce__(self):
+        return mutate, (self.kind,)
+
+
+def _target(**attrs):
+    obj = globals()["Target"].__new__(globals()["Target"])
+    obj.__dict__.update(attrs)
+    return obj
+
+
+def _load_both(data: bytes):
+    """(pickle's result or exception, anypickle's), each from fresh classes."""
+    results = []
+    for load in (pickle.loads, anypickle.loads):
+        fresh_classes()
+        try:
+            results.append(("ok", load(data), list(EVENTS)))
+        except Exception as e:  # noqa: BLE001 - compared with the oracle's
+            results.append(("raised", type(e), list(EVENTS)))
+    return results
+
+
+def _summary(result):
+    kind, value, events = result
+    if kind == "raised":
+        return kind, value, events
+    return kind, [vars(x) if hasattr(x, "__dict__") else x for x in value], events
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+@pytest.mark.parametrize("deterministic", [True, False])
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [
+        ("property_on_class", "x"),
+        ("property_on_base", "x"),
+        ("descriptor_gains_set", "shadowed"),
+        ("int_replaced_by_property", "counter"),
+    ],
+)
+def test_class_changed_between_builds(kind, key, protocol, deterministic):
+    """The first BUILD caches ``key`` as plain; the mutation makes it a data
+    descriptor; the second BUILD must write the dict, as pickle does."""
+    fresh_classes()
+    data = anypickle.dumps(
+        [_target(**{key: 1}), Mutation(kind), _target(**{key: 2})],
+        protocol,
+        deterministic=deterministic,
+    )
+    oracle, ours = _load_both(data)
+    assert oracle[0] == "ok"
+    assert _summary(ours) == _summary(oracle)
+    assert vars(ours[1][2]) == {key: 2}
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_state_dict_shared_path_sees_the_change_too(protocol):
+    """A memoized (shared) state dict goes through the dict path of BUILD."""
+    fresh_classes()
+    first, second = _target(x=1), _target()
+    second.__dict__ = first.__dict__  # one dict, memoized, BUILT twice
+    data = anypickle.dumps([first, Mutation("property_on_class"), second], protocol)
+    oracle, ours = _load_both(data)
+    assert _summary(ours) == _summary(oracle)
+
+
+def test_finalizer_changes_the_class_being_built():
+    """Storing ``x`` drops the value ``__new__`` put there; on the second
+    instance its finalizer makes ``y`` a read-only property of the class
+    before ``y`` is stored (which ``y`` was cached as plain for)."""
+    fresh_classes()
+    cls = globals()["WithNew"]
+
+    def readonly_y_on_second(self):
+        EVENTS.append("del")
+        if len(EVENTS) == 2:
+            _readonly(cls, "y")
+
+    globals()["Finalized"].__del__ = readonly_y_on_second
+    a, b = cls(), cls()
+    EVENTS.clear()
+    a.__dict__.update(x=1, y=1)
+    b.__dict__.update(x=2, y=2)
+    data = pickle.dumps([a, b], 5)
+
+    results = []
+    for load in (pickle.loads, anypickle.loads):
+        fresh_classes()
+        fresh = globals()["WithNew"]
+
+        def hook(self, fresh=fresh):
+            EVENTS.append("del")
+            if len(EVENTS) == 2:
+                _readonly(fresh, "y")
+
+        globals()["Finalized"].__del__ = hook
+        loaded = load(data)
+        results.append(([vars(x) for x in loaded], list(EVENTS)))
+    assert results[1] == results[0]
+    assert results[0][0] == [{"x": 1, "y": 1}, {"x": 2, "y": 2}]
+
+
+# ----------------------------------------------------------------------------- strings
+
+
+def _text(n: int, i: int = 0) -> str:
+    """A fresh (not interned) ASCII string of length ``n``."""
+    return "".join(chr(97 + (i + k) % 26) for k in range(n))
+
+
+@pytest.mark.parametrize("length", range(0, 40))
+@pytest.mark.parametrize("protocol", [0, 2, 4, 5])
+def test_every_length_round_trips(length, protocol):
+    values = [_text(length), _text(length, 3) + "é"[: length > 5], "\udc80" * (length % 3)]
+    data = pickle.dumps(values, protocol)
+    for _ in range(3):  # the second and third loads find them cached
+        assert anypickle.loads(data) == pickle.loads(data)
+
+
+def test_short_ascii_strings_are_shared_between_loads():
+    data = pickle.dumps([_text(2), _text(20), _text(32), _text(33), "grüße"])
+    first, second = anypickle.loads(data), anypickle.loads(data)
+    assert first == second == pickle.loads(data)
+    shared = [a is b for a, b in zip(first, second, strict=True)]
+    assert shared == [True, True, True, False, False]
+
+
+def test_colliding_and_distinct_strings_stay_correct():
+    """Far more strings than slots: every slot sees many different strings."""
+    words = [f"k{i:05d}" for i in range(5000)]
+    data = pickle.dumps(words, 5)
+    for _ in range(3):
+        assert anypickle.loads(data) == words
+    # Alternating small pickles whose strings share slots with the above.
+    for i in range(0, 5000, 97):
+        small = pickle.dumps({words[i]: words[-i - 1]}, 5)
+        assert anypickle.loads(small) == {words[i]: words[-i - 1]}
+
+
+class NestedLoad:
+    """Loading it loads another pickle from inside the first load."""
+
+    def __init__(self, inner: bytes) -> None:
+        self.inner = inner
+
+    def __reduce__(self):
+        return anypickle.loads, (self.inner,)
+
+
+def test_load_nested_in_a_load():
+    inner = pickle.dumps(["inner", "shared", _text(10)], 5)
+    data = pickle.dumps(["outer", NestedLoad(inner), "shared", _text(10)], 5)
+    expected = ["outer", ["inner", "shared", _text(10)], "shared", _text(10)]
+    for _ in range(3):
+        assert anypickle.loads(data) == expected
+
+
+def yield_gil(value: str) -> str:
+    """Run while loading: let another thread run in the middle of the load."""
+    time.sleep(0)
+    return value
+
+
+class YieldGil:
+    def __reduce__(self):
+        return yield_gil, ("yielded",)
+
+
+def test_threads_loading_at_once():
+    """Loads on several threads, switching in the middle of a load (inside
+    a REDUCE), each get their own strings right."""
+    payloads = [
+        pickle.dumps(
+            [_text(3 + t, k) for k in range(150)]
+            + [YieldGil(), NestedLoad(pickle.dumps(_text(9, t)))]
+            + [_text(3 + t, k) for k in range(150, 300)],
+            5,
+        )
+        for t in range(4)
+    ]
+    expected = [pickle.loads(p) for p in payloads]
+    failures: list[str] = []
+
+    def work(t: int) -> None:
+        for _ in range(50):
+            if anypickle.loads(payloads[t]) != expected[t]:
+                failures.append(f"thread {t}")
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
