@@ -251,35 +251,3 @@ def test_by_value_instances_load_in_a_fresh_interpreter():
         assert [vars(p) for p in obj] == [{"x": i, "double": 2 * i} for i in range(3)]
         """,
     )
-
-
-def _memo_puts_after(data: bytes, text: str) -> int:
-    """How many memo puts directly follow the string ``text`` in ``data``."""
-    ops = list(pickletools.genops(data))
-    return sum(
-        1
-        for (op, arg, _), (after, _, _) in zip(ops, ops[1:], strict=False)
-        if arg == text and "UNICODE" in op.name and after.name in ("MEMOIZE", "BINPUT")
-    )
-
-
-def test_unshared_strings_in_by_value_state_have_no_memo_put():
-    (point,) = _local_points(1)
-    point.label = "".join(["un", "shared"])  # only the instance refers to it
-    shared = "".join(["sha", "red"])
-    point.first, point.second = shared, shared
-    data = anypickle.dumps([point])
-    assert _memo_puts_after(data, "unshared") == 0
-    assert _memo_puts_after(data, "shared") == 1
-    loaded = pickle.loads(data)[0]
-    assert loaded.first is loaded.second
-    assert vars(loaded) == {
-        "x": 0,
-        "double": 0,
-        "label": "unshared",
-        "first": "shared",
-        "second": "shared",
-    }
-    # Outside by-value state, strings keep the stdlib's memo puts.
-    plain = {"label": "".join(["un", "shared"])}
-    assert anypickle.dumps(plain) == pickle.dumps(plain, 5)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import pickle
 import threading
 import time
+import types
 
 import anypickle
 import pytest
@@ -43,6 +44,12 @@ def fresh_classes() -> None:
     class Target(Base):
         shadowed = NonData()
         counter = 0  # an int: its type cannot gain a __set__
+        mod = types.ModuleType("held")  # immutable type, but __class__ can change
+
+    class Watched:
+        def __getattribute__(self, name):
+            EVENTS.append(f"getattribute {name}")
+            return object.__getattribute__(self, name)
 
     class Finalized:
         pass
@@ -53,7 +60,7 @@ def fresh_classes() -> None:
             self.x = Finalized()  # replaced by BUILD, which drops it
             return self
 
-    for cls in (Base, NonData, Target, Finalized, WithNew):
+    for cls in (Base, NonData, Target, Finalized, WithNew, Watched):
         cls.__module__ = MODULE
         cls.__qualname__ = cls.__name__
         globals()[cls.__name__] = cls
@@ -76,6 +83,13 @@ def mutate(kind: str) -> str:
         _readonly(globals()["Base"], "x")
     elif kind == "descriptor_gains_set":
         globals()["NonData"].__set__ = _raise_on_set
+    elif kind == "module_gains_set":
+
+        class SettableModule(types.ModuleType):
+            def __set__(self, obj, value):
+                raise AssertionError("BUILD must not call a descriptor's __set__")
+
+        globals()["Target"].mod.__class__ = SettableModule
     elif kind == "int_replaced_by_property":
         _readonly(globals()["Target"], "counter")
     else:
@@ -125,6 +139,7 @@ def _summary(result):
         ("property_on_base", "x"),
         ("descriptor_gains_set", "shadowed"),
         ("int_replaced_by_property", "counter"),
+        ("module_gains_set", "mod"),
     ],
 )
 def test_class_changed_between_builds(kind, key, protocol, deterministic):
@@ -187,6 +202,42 @@ def test_finalizer_changes_the_class_being_built():
         results.append(([vars(x) for x in loaded], list(EVENTS)))
     assert results[1] == results[0]
     assert results[0][0] == [{"x": 1, "y": 1}, {"x": 2, "y": 2}]
+
+
+def test_build_reads_dict_through_getattribute_as_pickle_does():
+    fresh_classes()
+    objs = [globals()["Watched"]() for _ in range(3)]
+    for i, obj in enumerate(objs):
+        obj.__dict__["x"] = i
+    EVENTS.clear()
+    data = pickle.dumps(objs, 5)
+    oracle, ours = _load_both(data)
+    assert _summary(ours) == _summary(oracle)
+    assert "getattribute __dict__" in oracle[2]
+
+
+def test_loaded_data_pickles_to_the_same_bytes_again():
+    """Equal short strings that were distinct objects stay distinct when
+    loaded (one load never hands out a cached string twice), and the shared
+    table's extra reference changes nothing the writer writes."""
+
+    class Rec:
+        pass
+
+    globals()["Rec"] = Rec
+    Rec.__qualname__ = "Rec"
+    recs = []
+    for i in range(6):
+        rec = Rec()
+        rec.label, rec.kind = f"item-{i}", "".join(["sh", "ort"])  # distinct objects
+        recs.append(rec)
+    shared = "".join(["sha", "red"])
+    data = anypickle.dumps([recs, shared, shared, "".join(["sha", "red"])])
+    for _ in range(3):
+        loaded = anypickle.loads(data)
+        assert loaded[1] is loaded[2] and loaded[1] is not loaded[3]
+        assert len({id(r.kind) for r in loaded[0]}) == 6
+        assert anypickle.dumps(loaded) == data == pickle.dumps(pickle.loads(data), 5)
 
 
 # ----------------------------------------------------------------------------- strings

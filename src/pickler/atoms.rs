@@ -318,9 +318,6 @@ impl<'py> Writer<'py, '_> {
             self.out.write(&text.raw_unicode_escape())?;
             self.out.byte(b'\n')?;
         }
-        if self.bare_strs && self.is_never_met_again(obj) {
-            return Ok(());
-        }
         self.memo_put(obj)
     }
 

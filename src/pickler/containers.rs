@@ -207,14 +207,10 @@ impl<'py> Writer<'py, '_> {
     }
 
     /// An exact dict that can never be met again, without a memo put (the
-    /// state of an instance of a class written by value), its unshared str
-    /// values and parts without one either (`bare_strs`).
+    /// state of an instance of a class written by value).
     pub(super) fn save_unmemoized_dict(&mut self, dict: &Bound<'py, PyAny>) -> PyResult<()> {
         self.opcode_boundary()?;
-        let outer = std::mem::replace(&mut self.bare_strs, true);
-        let result = self.save_dict_body(dict, false);
-        self.bare_strs = outer;
-        result
+        self.save_dict_body(dict, false)
     }
 
     /// The next (key, value) of an exact dict by strong references.

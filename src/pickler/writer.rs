@@ -102,10 +102,6 @@ pub struct Writer<'py, 'm> {
     pub(super) rebuilding: FxHashSet<usize>,
     /// By value: classes written by value in this call (held by the memo).
     pub(super) by_value_classes: FxHashSet<usize>,
-    /// By value: true while the state of an instance of such a class is
-    /// written. No stdlib bytes constrain it, so a str nothing else refers
-    /// to is written without a memo put, as `deterministic=False` writes it.
-    pub(super) bare_strs: bool,
     /// By value: cell address → its index in the closure it was met in.
     pub(super) cell_index: FxHashMap<usize, usize>,
     /// Where a failure happened: path steps pushed while the error unwinds
@@ -198,7 +194,6 @@ impl<'py, 'm> Writer<'py, 'm> {
             globals_bases: FxHashMap::default(),
             rebuilding: FxHashSet::default(),
             by_value_classes: FxHashSet::default(),
-            bare_strs: false,
             cell_index: FxHashMap::default(),
             err_path: Vec::new(),
         }

@@ -194,8 +194,8 @@ impl<'py> BuildCache<'py> {
 fn version_tag(tp: *mut ffi::PyTypeObject) -> Option<u32> {
     // SAFETY: reads two fields of a live type object with the GIL held.
     let (tag, flags) = unsafe { ((*tp).tp_version_tag, (*tp).tp_flags) };
-    // Before 3.13, a modified class loses this flag and keeps its old tag
-    // until looked up again; 3.13 sets the tag to 0 instead.
+    // Before 3.13 a modified class loses this flag (3.10 keeps its old tag
+    // number until it is looked up again); 3.13 only sets the tag to 0.
     let valid = cfg!(Py_3_13) || flags & ffi::Py_TPFLAGS_VALID_VERSION_TAG != 0;
     (valid && tag != 0).then_some(tag)
 }
@@ -295,7 +295,8 @@ impl<'a, 'py> DictTarget<'a, 'py> {
 /// descriptor), and whether that answer lasts as long as the class's
 /// version tag: it does when nothing is found, or when what is found has
 /// an immutable type (a data descriptor's `__set__` cannot be added to it
-/// later without the class itself changing).
+/// later without the class itself changing) and is not a module (whose
+/// `__class__` may be set to a subclass).
 fn classify_on_type(tp: *mut ffi::PyTypeObject, name: &Bound<'_, PyAny>) -> (bool, bool) {
     // SAFETY: `name` is an exact str (checked by the caller).
     let name = unsafe { name.cast_unchecked::<PyString>() };
@@ -307,16 +308,20 @@ fn classify_on_type(tp: *mut ffi::PyTypeObject, name: &Bound<'_, PyAny>) -> (boo
             Some(found) => {
                 let found_type = ffi::Py_TYPE(found);
                 let plain = (*found_type).tp_descr_set.is_none();
-                let immutable = (*found_type).tp_flags & ffi::Py_TPFLAGS_IMMUTABLETYPE != 0;
-                (plain, immutable)
+                // A module's class can be reassigned (to a ModuleType
+                // subclass with `__set__`) although ModuleType is immutable.
+                let lasting = (*found_type).tp_flags & ffi::Py_TPFLAGS_IMMUTABLETYPE != 0
+                    && ffi::PyModule_Check(found) == 0;
+                (plain, lasting)
             }
         }
     }
 }
 
-/// Whether `inst` has the generic `__setattr__` and a real instance dict
-/// (the `__dict__` found on its type is the builtin descriptor, not a
-/// property). Reads type slots only; runs no Python code.
+/// Whether `inst` has the generic `__setattr__` and `__getattribute__`
+/// (no `__getattr__` either) and a real instance dict (the `__dict__`
+/// found on its type is the builtin descriptor, not a property). Reads type
+/// slots only; runs no Python code.
 fn has_generic_dict(inst: &Bound<'_, PyAny>) -> bool {
     let py = inst.py();
     let tp = inst.get_type_ptr();
@@ -326,6 +331,10 @@ fn has_generic_dict(inst: &Bound<'_, PyAny>) -> bool {
         (*tp).tp_dictoffset != 0
             && (*tp).tp_setattro.is_some_and(|f| {
                 std::ptr::fn_addr_eq(f, ffi::PyObject_GenericSetAttr as ffi::setattrofunc)
+            })
+            // pickle reads `inst.__dict__` through `__getattribute__`.
+            && (*tp).tp_getattro.is_some_and(|f| {
+                std::ptr::fn_addr_eq(f, ffi::PyObject_GenericGetAttr as ffi::getattrofunc)
             })
             && attrs::type_lookup(tp, intern!(py, "__dict__"))
                 .is_some_and(|d| ffi::Py_TYPE(d) == std::ptr::addr_of_mut!(ffi::PyGetSetDescr_Type))

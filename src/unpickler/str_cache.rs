@@ -18,7 +18,7 @@
 //! nothing about the identity of equal strings that were not one object
 //! when pickled; the same holds for CPython's own interning.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -30,9 +30,9 @@ pub const MAX_LEN: usize = 32;
 /// Number of slots (a power of two): 8 KiB of pointers.
 const SLOTS: usize = 1024;
 /// Lookups a load makes before its hit rate decides whether it goes on.
-const TRIAL: u32 = 256;
+const TRIAL: u64 = 256;
 
-/// Strings of `MIN_LEN` bytes or fewer are CPython's own shared objects.
+/// Strings shorter than this are CPython's own shared objects.
 const MIN_LEN: usize = 2;
 
 /// The table; taken by one load at a time (a load on another thread, or
@@ -44,8 +44,10 @@ static TABLE: Mutex<Vec<Option<Py<PyString>>>> = Mutex::new(Vec::new());
 pub struct StrCache {
     table: Option<MutexGuard<'static, Vec<Option<Py<PyString>>>>>,
     state: Use,
-    lookups: u32,
-    hits: u32,
+    lookups: u64,
+    hits: u64,
+    /// Slots whose string this load has handed out already (one bit each).
+    served: [u64; SLOTS / 64],
 }
 
 #[derive(Default, PartialEq)]
@@ -80,14 +82,24 @@ impl StrCache {
             return make();
         };
         self.lookups += 1;
-        let slot = &mut table[slot_of(bytes)];
+        let index = slot_of(bytes);
+        let (word, bit) = (index / 64, 1u64 << (index % 64));
+        let slot = &mut table[index];
         if let Some(cached) = slot {
             if same_ascii(cached, bytes) {
+                if self.served[word] & bit != 0 {
+                    // Already handed out by this load: two strings that were
+                    // distinct when pickled stay distinct (so the loaded data
+                    // pickles to the same bytes again).
+                    return make();
+                }
+                self.served[word] |= bit;
                 self.hits += 1;
                 return Ok(cached.bind(py).clone().into_any());
             }
         }
         let made = make()?;
+        self.served[word] |= bit;
         // SAFETY: `make` built an exact str (checked by the debug assertion).
         debug_assert!(made.is_exact_instance_of::<PyString>());
         *slot = Some(unsafe { made.clone().cast_into_unchecked::<PyString>() }.unbind());
@@ -99,17 +111,23 @@ impl StrCache {
 
     #[cold]
     fn take(&mut self) {
-        match TABLE.try_lock() {
-            Ok(mut table) => {
-                if table.is_empty() {
-                    table.resize_with(SLOTS, || None);
-                }
-                self.table = Some(table);
-                self.state = Use::Taken;
+        let table = match TABLE.try_lock() {
+            Ok(table) => table,
+            // A panic while a load held it leaves only whole entries (each
+            // one a complete string): the table is still sound.
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            // Taken by a load on another thread, or by the load this one
+            // is nested in: go without.
+            Err(TryLockError::WouldBlock) => {
+                self.state = Use::Off;
+                return;
             }
-            // Busy, or poisoned by a panic elsewhere: go without.
-            Err(_) => self.state = Use::Off,
+        };
+        let table = self.table.insert(table);
+        if table.is_empty() {
+            table.resize_with(SLOTS, || None);
         }
+        self.state = Use::Taken;
     }
 
     #[cold]
