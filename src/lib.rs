@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 
 pub use anypickle_parser::opcodes;
 mod attrs;
+mod entry;
 mod imports;
 pub mod pickler;
 mod pyrefs;
@@ -13,11 +14,10 @@ mod unpickler;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(pickler::api::dumps, m)?)?;
+    entry::add_functions(m)?;
     m.add_function(wrap_pyfunction!(pickler::api::dump, m)?)?;
     m.add_class::<pickler::api::Pickler>()?;
     m.add_class::<pickler::api::PicklerMemoProxy>()?;
-    m.add_function(wrap_pyfunction!(unpickler::api::loads, m)?)?;
     m.add_function(wrap_pyfunction!(unpickler::api::load, m)?)?;
     m.add_class::<unpickler::api::Unpickler>()?;
     m.add_class::<unpickler::api::UnpicklerMemoProxy>()?;

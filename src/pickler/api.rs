@@ -98,7 +98,6 @@ pub fn dumps<'py>(
     deterministic: bool,
     by_value: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let py = obj.py();
     let proto = resolve_protocol(protocol)?;
     check_buffer_callback(proto, &buffer_callback)?;
     let settings = Settings {
@@ -113,6 +112,33 @@ pub fn dumps<'py>(
         ..Hooks::default()
     };
     let by_value = by_value_names(by_value)?;
+    write_bytes(obj, settings, hooks, by_value)
+}
+
+/// `dumps(obj)` or `dumps(obj, protocol)`, every keyword at its default:
+/// the call the module's fast entry makes (see `crate::entry`).
+pub fn dumps_with_defaults<'py>(
+    obj: &Bound<'py, PyAny>,
+    protocol: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let settings = Settings {
+        proto: resolve_protocol(protocol)?,
+        fix_imports: true,
+        deterministic: true,
+        fast: false,
+        memo_private: true,
+    };
+    write_bytes(obj, settings, Hooks::default(), Vec::new())
+}
+
+/// The pickle of `obj` as bytes.
+fn write_bytes<'py>(
+    obj: &Bound<'py, PyAny>,
+    settings: Settings,
+    hooks: Hooks<'py>,
+    by_value: Vec<String>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let py = obj.py();
     let refs = PyRefs::get(py)?;
     with_spare_memo(|memo| {
         let mut writer = Writer::new(py, refs, settings, memo, hooks, None, by_value);

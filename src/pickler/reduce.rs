@@ -264,7 +264,7 @@ impl<'py> Writer<'py, '_> {
             // BUILD without filling a dict (see `set_items_then_build`).
             let fresh_state = state.is_exact_instance_of::<PyDict>()
                 && self.hooks.persistent_id.is_none()
-                && self.by_value_classes.contains(&(r.cls.as_ptr() as usize))
+                && self.wrote_class_by_value(&r.cls)
                 && self.is_never_met_again(state);
             if fresh_state {
                 self.save_unmemoized_dict(state)

@@ -12,11 +12,10 @@ use pyo3::exceptions::{PyRecursionError, PyValueError};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
-use rustc_hash::{FxHashMap, FxHashSet};
-use std::collections::VecDeque;
+use pyo3::types::{PyBytes, PyTuple};
+use rustc_hash::FxHashSet;
 
-use super::by_value::Deferred;
+use super::by_value::ByValueState;
 use super::memo::Memo;
 use super::output::Output;
 use super::plain_reduce::plain_reduction;
@@ -92,18 +91,9 @@ pub struct Writer<'py, 'm> {
     fast_memo: FxHashSet<usize>,
     /// By value: modules named in this call's `by_value=` argument.
     pub(super) by_value_modules: Vec<String>,
-    /// By value: how many constructors' arguments are being written now.
-    pub(super) open_constructors: usize,
-    /// By value: state setter calls waiting for the outermost constructor.
-    pub(super) deferred: VecDeque<Deferred<'py>>,
-    /// By value: source globals dict address → (that dict, its base globals).
-    pub(super) globals_bases: FxHashMap<usize, (Bound<'py, PyDict>, Bound<'py, PyDict>)>,
-    /// By value: objects whose constructor arguments are being written.
-    pub(super) rebuilding: FxHashSet<usize>,
-    /// By value: classes written by value in this call (held by the memo).
-    pub(super) by_value_classes: FxHashSet<usize>,
-    /// By value: cell address → its index in the closure it was met in.
-    pub(super) cell_index: FxHashMap<usize, usize>,
+    /// By value: what this call keeps track of, made at the first object
+    /// written by value (most calls write none and so pay nothing for it).
+    pub(super) by_value: Option<Box<ByValueState<'py>>>,
     /// Where a failure happened: path steps pushed while the error unwinds
     /// (innermost first); turned into "(at obj[0].attr)" by `dump`.
     pub(super) err_path: Vec<PathStep<'py>>,
@@ -189,12 +179,7 @@ impl<'py, 'm> Writer<'py, 'm> {
             fast_nesting: 0,
             fast_memo: FxHashSet::default(),
             by_value_modules,
-            open_constructors: 0,
-            deferred: VecDeque::new(),
-            globals_bases: FxHashMap::default(),
-            rebuilding: FxHashSet::default(),
-            by_value_classes: FxHashSet::default(),
-            cell_index: FxHashMap::default(),
+            by_value: None,
             err_path: Vec::new(),
         }
     }

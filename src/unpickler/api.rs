@@ -88,6 +88,18 @@ impl<'py, 'a> Options<'py, 'a> {
     }
 }
 
+impl Default for Options<'_, '_> {
+    /// The stdlib's defaults (a call that passes no keywords).
+    fn default() -> Self {
+        Options {
+            fix_imports: true,
+            py2_strings: Py2Strings::default(),
+            buffers: None,
+            pause_gc: None,
+        }
+    }
+}
+
 struct Hooks<'py> {
     find_class: Option<Bound<'py, PyAny>>,
     persistent_load: Option<Bound<'py, PyAny>>,
@@ -169,10 +181,28 @@ pub fn loads<'py>(
     pause_gc: Option<bool>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let options = Options::new(fix_imports, encoding, errors, buffers, pause_gc)?;
+    load_data(py, data, &options)
+}
+
+/// `loads(data)` with every option at its default: the call the module's
+/// fast entry makes (see `crate::entry`).
+pub fn loads_with_defaults<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    load_data(py, data, &Options::default())
+}
+
+/// Load the pickle in `data`, a bytes-like object.
+fn load_data<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    options: &Options<'py, '_>,
+) -> PyResult<Bound<'py, PyAny>> {
     // A bytes object is immutable: parse it in place. Other buffers could be
     // changed by code the pickle runs, so the parser reads a private copy.
     if let Ok(bytes) = data.cast::<PyBytes>() {
-        return run_plain(py, SliceSource::new(bytes.as_bytes()), &options).map(|(v, _)| v);
+        return run_plain(py, SliceSource::new(bytes.as_bytes()), options).map(|(v, _)| v);
     }
     let buffer = PyBuffer::<u8>::get(data)?;
     if !buffer.is_c_contiguous() {
@@ -181,7 +211,7 @@ pub fn loads<'py>(
         ));
     }
     let copy = buffer.to_vec(py)?;
-    run_plain(py, SliceSource::new(&copy), &options).map(|(v, _)| v)
+    run_plain(py, SliceSource::new(&copy), options).map(|(v, _)| v)
 }
 
 /// load(file, *, fix_imports=True, encoding="ASCII", errors="strict", buffers=None, pause_gc=None)

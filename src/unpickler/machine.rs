@@ -57,12 +57,15 @@ type Step<'py> = Result<Option<Bound<'py, PyAny>>, Fail>;
 /// Keep stacks (and the memo's vector) at most this large between calls.
 pub(super) const SPARE_CAPACITY: usize = 4096;
 
+/// The stack and the mark stack of a load, emptied.
+type SpareStacks = (Vec<*mut ffi::PyObject>, Vec<usize>);
+
 thread_local! {
     /// The stack and mark stack of the last load on this thread, emptied,
     /// so that a small `loads` allocates neither (a nested load finds them
-    /// taken and allocates its own).
-    static SPARE_STACK: Cell<Vec<*mut ffi::PyObject>> = const { Cell::new(Vec::new()) };
-    static SPARE_MARKS: Cell<Vec<usize>> = const { Cell::new(Vec::new()) };
+    /// taken and allocates its own). One cell for both: each access to a
+    /// thread-local costs a call in a shared library.
+    static SPARE_STACKS: Cell<SpareStacks> = const { Cell::new((Vec::new(), Vec::new())) };
 }
 
 // The spare stack's allocation is reused for `Bound`s: same size and alignment.
@@ -84,10 +87,11 @@ pub(super) fn reuse_allocation<A, B>(v: Vec<A>) -> Vec<B> {
 
 impl<'py, 'a> Machine<'py, 'a> {
     pub fn new(py: Python<'py>, memo: &'a mut Memo<'py>, config: Config<'py, 'a>) -> Self {
+        let (stack, marks) = SPARE_STACKS.take();
         Machine {
             py,
-            stack: reuse_allocation(SPARE_STACK.take()),
-            marks: SPARE_MARKS.take(),
+            stack: reuse_allocation(stack),
+            marks,
             fence: 0,
             proto: 0,
             memo,
@@ -642,14 +646,17 @@ impl<'py, 'a> Machine<'py, 'a> {
 impl Drop for Machine<'_, '_> {
     fn drop(&mut self) {
         let mut stack = std::mem::take(&mut self.stack);
+        // Dropping the items may run finalizers that load (and take the
+        // spares): the stacks go back only once they are empty.
         stack.clear();
-        if stack.capacity() <= SPARE_CAPACITY {
-            SPARE_STACK.set(reuse_allocation(stack));
+        if stack.capacity() > SPARE_CAPACITY {
+            stack = Vec::new();
         }
         let mut marks = std::mem::take(&mut self.marks);
         marks.clear();
-        if marks.capacity() <= SPARE_CAPACITY {
-            SPARE_MARKS.set(marks);
+        if marks.capacity() > SPARE_CAPACITY {
+            marks = Vec::new();
         }
+        SPARE_STACKS.set((reuse_allocation(stack), marks));
     }
 }

@@ -203,9 +203,20 @@ pub struct Py2Strings<'a> {
     c_names: std::cell::OnceCell<(CString, CString)>,
 }
 
+impl Default for Py2Strings<'_> {
+    /// The stdlib's default: decode with ASCII, strictly.
+    fn default() -> Self {
+        Py2Strings {
+            encoding: "ASCII",
+            errors: "strict",
+            c_names: std::cell::OnceCell::new(),
+        }
+    }
+}
+
 impl<'a> Py2Strings<'a> {
     pub fn new(encoding: &'a str, errors: &'a str) -> PyResult<Self> {
-        if encoding.contains('\0') || errors.contains('\0') {
+        if encoding.as_bytes().contains(&0) || errors.as_bytes().contains(&0) {
             return Err(PyValueError::new_err("embedded null character"));
         }
         Ok(Py2Strings {

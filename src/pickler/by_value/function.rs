@@ -94,7 +94,9 @@ impl<'py> Writer<'py, '_> {
         if let Some(cells) = closure.as_ref().and_then(|c| c.cast::<PyTuple>().ok()) {
             // Remembered only to name `__closure__[i]` if a cell's contents fail.
             for (i, cell) in cells.iter().enumerate() {
-                self.cell_index.insert(cell.as_ptr() as usize, i);
+                self.by_value_state()
+                    .cell_index
+                    .insert(cell.as_ptr() as usize, i);
             }
         }
         let closure = closure.unwrap_or_else(|| py.None().into_bound(py));
@@ -110,7 +112,7 @@ impl<'py> Writer<'py, '_> {
     /// imports and `__module__` need.
     fn base_globals(&mut self, globals: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyDict>> {
         let key = globals.as_ptr() as usize;
-        if let Some(base) = self.globals_bases.get(&key) {
+        if let Some(base) = self.by_value_state().globals_bases.get(&key) {
             return Ok(base.1.clone());
         }
         let py = self.py;
@@ -121,7 +123,8 @@ impl<'py> Writer<'py, '_> {
             }
         }
         // The source dict is kept alive by the entry so its address is not reused.
-        self.globals_bases
+        self.by_value_state()
+            .globals_bases
             .insert(key, (globals.clone(), base.clone()));
         Ok(base)
     }

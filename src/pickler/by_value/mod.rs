@@ -23,12 +23,15 @@ mod code;
 mod function;
 mod getters;
 
+use std::collections::VecDeque;
+
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PySet, PyString, PyTuple, PyType};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::reduce::{repr, GlobalPlace};
 use super::writer::{PathStep, Writer};
@@ -154,9 +157,39 @@ pub(super) struct Deferred<'py> {
     state: Bound<'py, PyAny>,
 }
 
+/// What one call that writes objects by value keeps track of.
+#[derive(Default)]
+pub(in crate::pickler) struct ByValueState<'py> {
+    /// How many constructors' arguments are being written now.
+    open_constructors: usize,
+    /// State setter calls waiting for the outermost constructor.
+    deferred: VecDeque<Deferred<'py>>,
+    /// Source globals dict address → (that dict, its base globals).
+    globals_bases: FxHashMap<usize, (Bound<'py, PyDict>, Bound<'py, PyDict>)>,
+    /// Objects whose constructor arguments are being written.
+    rebuilding: FxHashSet<usize>,
+    /// Classes written by value in this call (held by the memo).
+    classes: FxHashSet<usize>,
+    /// Cell address → its index in the closure it was met in.
+    cell_index: FxHashMap<usize, usize>,
+}
+
 impl<'py> Writer<'py, '_> {
     pub(super) fn by_value_refs(&self) -> PyResult<&'py ByValueRefs> {
         ByValueRefs::get(self.py)
+    }
+
+    /// This call's by-value bookkeeping, made on first use.
+    fn by_value_state(&mut self) -> &mut ByValueState<'py> {
+        self.by_value.get_or_insert_with(Box::default)
+    }
+
+    /// Whether `cls` was written by value earlier in this call.
+    pub(super) fn wrote_class_by_value(&self, cls: &Bound<'py, PyAny>) -> bool {
+        let key = cls.as_ptr() as usize;
+        self.by_value
+            .as_ref()
+            .is_some_and(|s| s.classes.contains(&key))
     }
 
     /// Whether `module_name` (or a parent package) is registered for
@@ -314,7 +347,7 @@ impl<'py> Writer<'py, '_> {
         let py = self.py;
         let (args, state) = self.describe_class(bv, cls)?;
         let state = (!state.is_none()).then(|| (bv.class_state.bind(py).clone(), state));
-        self.by_value_classes.insert(cls.as_ptr() as usize);
+        self.by_value_state().classes.insert(cls.as_ptr() as usize);
         let args: Vec<Bound<'py, PyAny>> = args.iter().collect();
         self.save_rebuilt(cls, bv.make_class.bind(py), &args, state)
     }
@@ -516,7 +549,7 @@ impl<'py> Writer<'py, '_> {
             ));
         }
         let key = obj.as_ptr() as usize;
-        if !self.rebuilding.insert(key) {
+        if !self.by_value_state().rebuilding.insert(key) {
             return Err(self.refs.pickling_error(
                 self.py,
                 format!(
@@ -526,7 +559,7 @@ impl<'py> Writer<'py, '_> {
                 ),
             ));
         }
-        self.open_constructors += 1;
+        self.by_value_state().open_constructors += 1;
         // Everything in the arguments is memoized, even when not shared, so
         // that e.g. one base globals dict serves every function that shared it.
         self.revisitable_open += 1;
@@ -536,18 +569,20 @@ impl<'py> Writer<'py, '_> {
             self.out.byte(REDUCE)
         })();
         self.revisitable_open -= 1;
-        self.open_constructors -= 1;
-        self.rebuilding.remove(&key);
+        let bookkeeping = self.by_value_state();
+        bookkeeping.open_constructors -= 1;
+        bookkeeping.rebuilding.remove(&key);
         written?;
         self.memo_put_always(obj)?;
+        let bookkeeping = self.by_value_state();
         if let Some((setter, state)) = state {
-            self.deferred.push_back(Deferred {
+            bookkeeping.deferred.push_back(Deferred {
                 setter,
                 obj: obj.clone(),
                 state,
             });
         }
-        if self.open_constructors == 0 {
+        if bookkeeping.open_constructors == 0 {
             self.flush_deferred()?;
         }
         Ok(())
@@ -576,7 +611,7 @@ impl<'py> Writer<'py, '_> {
 
     /// Write the queued `setter(obj, state)` calls, first queued first.
     fn flush_deferred(&mut self) -> PyResult<()> {
-        while let Some(d) = self.deferred.pop_front() {
+        while let Some(d) = self.by_value_state().deferred.pop_front() {
             self.save(&d.setter, false)?;
             self.save(&d.obj, false)?;
             self.save(&d.state, false)
@@ -602,7 +637,9 @@ impl<'py> Writer<'py, '_> {
             }
         };
         if d.setter.is(bv.cell_state.bind(py)) {
-            let label = match self.cell_index.get(&(d.obj.as_ptr() as usize)) {
+            let key = d.obj.as_ptr() as usize;
+            let index = self.by_value.as_ref().and_then(|s| s.cell_index.get(&key));
+            let label = match index {
                 Some(i) => format!("__closure__[{i}]"),
                 None => "cell_contents".to_owned(),
             };

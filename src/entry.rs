@@ -1,0 +1,180 @@
+//! The module's `loads` and `dumps`: entry points with a short way in for
+//! the common call.
+//!
+//! A PyO3 function with keyword options extracts every parameter on every
+//! call; for a tiny pickle that was a fifth of the whole cost. So the
+//! functions the module exposes are plain `METH_FASTCALL` functions: a call
+//! with positional arguments only (`loads(data)`, `dumps(obj)`,
+//! `dumps(obj, protocol)`) goes straight to the reader or writer with the
+//! default options. Any other call is handed on, arguments untouched, to
+//! the PyO3 function with the full signature (`unpickler::api::loads`,
+//! `pickler::api::dumps`), which checks them and reports errors as
+//! documented. Both ways run the same code after argument handling.
+//!
+//! The C-level wrapper (catching panics, counting the attached thread) is
+//! PyO3's own trampoline, the one its `#[pyfunction]` expansion uses.
+
+use std::ffi::{CStr, CString};
+
+use pyo3::ffi;
+use pyo3::impl_::trampoline::{self, MethodDef};
+use pyo3::prelude::*;
+use pyo3::types::{PyCFunction, PyString};
+use pyo3::Borrowed;
+
+use crate::pickler::api::dumps_with_defaults;
+use crate::unpickler::api::loads_with_defaults;
+
+type FastFunc = trampoline::fastcall_cfunction_with_keywords::Func;
+
+/// The full-signature functions, which take every call the short way does not.
+struct Full {
+    loads: Py<PyAny>,
+    dumps: Py<PyAny>,
+}
+
+static FULL: pyo3::sync::PyOnceLock<Full> = pyo3::sync::PyOnceLock::new();
+
+/// Add `loads` and `dumps` to the module `m`.
+pub fn add_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let loads = wrap_pyfunction!(crate::unpickler::api::loads, m)?;
+    let dumps = wrap_pyfunction!(crate::pickler::api::dumps, m)?;
+    let public_loads = short_way_function(m, &loads, fast_function::<LoadsEntry>())?;
+    let public_dumps = short_way_function(m, &dumps, fast_function::<DumpsEntry>())?;
+    // A second import of the module (a new interpreter is not supported by
+    // PyO3) keeps the first pair: they are the same functions.
+    let _ = FULL.set(
+        py,
+        Full {
+            loads: loads.into_any().unbind(),
+            dumps: dumps.into_any().unbind(),
+        },
+    );
+    m.add("loads", public_loads)?;
+    m.add("dumps", public_dumps)?;
+    Ok(())
+}
+
+fn fast_function<D: MethodDef<FastFunc>>() -> ffi::PyCFunctionFastWithKeywords {
+    trampoline::fastcall_cfunction_with_keywords::<D>
+}
+
+/// A built-in function named and documented like `full` that calls `meth`.
+fn short_way_function<'py>(
+    m: &Bound<'py, PyModule>,
+    full: &Bound<'py, PyCFunction>,
+    meth: ffi::PyCFunctionFastWithKeywords,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = m.py();
+    let name: String = full.getattr("__name__")?.extract()?;
+    // `__doc__` of a PyO3 function starts with our "name(signature)\n--\n\n"
+    // block, which CPython turns into `__text_signature__` again.
+    let doc: String = full.getattr("__doc__")?.extract()?;
+    let name = leak_c_string(name)?;
+    let doc = leak_c_string(doc)?;
+    // The definition must outlive the function object; module functions
+    // live as long as the process, so it is leaked once per module init.
+    let def = Box::leak(Box::new(ffi::PyMethodDef {
+        ml_name: name.as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunctionFastWithKeywords: meth,
+        },
+        ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
+        ml_doc: doc.as_ptr(),
+    }));
+    let module_name = PyString::new(py, m.name()?.to_str()?);
+    // SAFETY: `def` is leaked (lives for the process), `m` and `module_name`
+    // are live objects; PyCFunction_NewEx returns a new reference or NULL
+    // with an exception set.
+    unsafe {
+        let ptr = ffi::PyCFunction_NewEx(def, m.as_ptr(), module_name.as_ptr());
+        Bound::from_owned_ptr_or_err(py, ptr)
+    }
+}
+
+fn leak_c_string(text: String) -> PyResult<&'static CStr> {
+    let c = CString::new(text)
+        .map_err(|_| pyo3::exceptions::PyValueError::new_err("embedded NUL in a name"))?;
+    Ok(Box::leak(c.into_boxed_c_str()))
+}
+
+/// Hand a call on to a full-signature function, arguments untouched.
+///
+/// # Safety
+/// `args`, `nargs` and `kwnames` must be a valid vectorcall argument list.
+unsafe fn hand_on(
+    py: Python<'_>,
+    pick: fn(&Full) -> &Py<PyAny>,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> PyResult<*mut ffi::PyObject> {
+    let full = FULL.get(py).ok_or_else(|| {
+        pyo3::exceptions::PyRuntimeError::new_err("anypickle._core is not set up")
+    })?;
+    // SAFETY: the caller passes a valid argument list; the function object
+    // is alive (held by FULL). The result is a new reference or NULL.
+    let result =
+        unsafe { ffi::PyObject_Vectorcall(pick(full).as_ptr(), args, nargs as usize, kwnames) };
+    if result.is_null() {
+        Err(PyErr::fetch(py))
+    } else {
+        Ok(result)
+    }
+}
+
+/// `loads`: `loads(data)` the short way, anything else through the full function.
+///
+/// # Safety
+/// Called by CPython as a `METH_FASTCALL | METH_KEYWORDS` function.
+unsafe fn loads_entry(
+    py: Python<'_>,
+    _module: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> PyResult<*mut ffi::PyObject> {
+    if nargs == 1 && kwnames.is_null() {
+        // SAFETY: CPython passes `nargs` live arguments, borrowed for the call.
+        let data = unsafe { Borrowed::from_ptr(py, *args) };
+        return loads_with_defaults(py, &data).map(Bound::into_ptr);
+    }
+    // SAFETY: forwarded as received.
+    unsafe { hand_on(py, |f| &f.loads, args, nargs, kwnames) }
+}
+
+/// `dumps`: `dumps(obj)` and `dumps(obj, protocol)` the short way, anything
+/// else through the full function.
+///
+/// # Safety
+/// Called by CPython as a `METH_FASTCALL | METH_KEYWORDS` function.
+unsafe fn dumps_entry(
+    py: Python<'_>,
+    _module: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> PyResult<*mut ffi::PyObject> {
+    if (nargs == 1 || nargs == 2) && kwnames.is_null() {
+        // SAFETY: CPython passes `nargs` live arguments, borrowed for the call.
+        let (obj, protocol) = unsafe {
+            let obj = Borrowed::from_ptr(py, *args);
+            let protocol = (nargs == 2).then(|| Borrowed::from_ptr(py, *args.add(1)));
+            (obj, protocol)
+        };
+        return dumps_with_defaults(&obj, protocol.as_deref()).map(Bound::into_ptr);
+    }
+    // SAFETY: forwarded as received.
+    unsafe { hand_on(py, |f| &f.dumps, args, nargs, kwnames) }
+}
+
+struct LoadsEntry;
+impl MethodDef<FastFunc> for LoadsEntry {
+    const METH: FastFunc = loads_entry;
+}
+
+struct DumpsEntry;
+impl MethodDef<FastFunc> for DumpsEntry {
+    const METH: FastFunc = dumps_entry;
+}
