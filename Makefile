@@ -58,6 +58,7 @@ fuzz-python: build
 bench: build
 	$(VPY) bench/run.py
 	$(VPY) bench/byvalue.py
+	$(VPY) bench/per_call.py
 
 clean:
 	rm -rf target .venv .venv-* dist

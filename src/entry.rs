@@ -4,9 +4,10 @@
 //! A PyO3 function with keyword options extracts every parameter on every
 //! call; for a tiny pickle that was a fifth of the whole cost. So the
 //! functions the module exposes are plain `METH_FASTCALL` functions: a call
-//! with positional arguments only (`loads(data)`, `dumps(obj)`,
-//! `dumps(obj, protocol)`) goes straight to the reader or writer with the
-//! default options. Any other call is handed on, arguments untouched, to
+//! with the usual arguments (`loads(data)`; `dumps(obj)` with the protocol
+//! and the `deterministic` and `fix_imports` flags, by position or keyword)
+//! goes straight to the reader or writer with the other options at their
+//! defaults. Any other call is handed on, arguments untouched, to
 //! the PyO3 function with the full signature (`unpickler::api::loads`,
 //! `pickler::api::dumps`), which checks them and reports errors as
 //! documented. Both ways run the same code after argument handling.
@@ -19,10 +20,10 @@ use std::ffi::{CStr, CString};
 use pyo3::ffi;
 use pyo3::impl_::trampoline::{self, MethodDef};
 use pyo3::prelude::*;
-use pyo3::types::{PyCFunction, PyString};
+use pyo3::types::{PyBool, PyCFunction, PyString, PyTuple};
 use pyo3::Borrowed;
 
-use crate::pickler::api::dumps_with_defaults;
+use crate::pickler::api::{dumps_plain, DumpFlags};
 use crate::unpickler::api::loads_with_defaults;
 
 type FastFunc = trampoline::fastcall_cfunction_with_keywords::Func;
@@ -144,8 +145,9 @@ unsafe fn loads_entry(
     unsafe { hand_on(py, |f| &f.loads, args, nargs, kwnames) }
 }
 
-/// `dumps`: `dumps(obj)` and `dumps(obj, protocol)` the short way, anything
-/// else through the full function.
+/// `dumps`: the short way for the object, optionally the protocol, and the
+/// keywords `protocol`, `deterministic` and `fix_imports` given as exact
+/// values; anything else through the full function.
 ///
 /// # Safety
 /// Called by CPython as a `METH_FASTCALL | METH_KEYWORDS` function.
@@ -156,17 +158,76 @@ unsafe fn dumps_entry(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> PyResult<*mut ffi::PyObject> {
-    if (nargs == 1 || nargs == 2) && kwnames.is_null() {
-        // SAFETY: CPython passes `nargs` live arguments, borrowed for the call.
-        let (obj, protocol) = unsafe {
-            let obj = Borrowed::from_ptr(py, *args);
-            let protocol = (nargs == 2).then(|| Borrowed::from_ptr(py, *args.add(1)));
-            (obj, protocol)
-        };
-        return dumps_with_defaults(&obj, protocol.as_deref()).map(Bound::into_ptr);
+    // SAFETY: CPython passes `nargs` positional arguments followed by one
+    // value per name in `kwnames`, all live and borrowed for the call.
+    let short = unsafe { dumps_arguments(py, args, nargs, kwnames) };
+    match short {
+        Some(call) => {
+            dumps_plain(&call.obj, call.protocol.as_deref(), call.flags).map(Bound::into_ptr)
+        }
+        // SAFETY: forwarded as received.
+        None => unsafe { hand_on(py, |f| &f.dumps, args, nargs, kwnames) },
     }
-    // SAFETY: forwarded as received.
-    unsafe { hand_on(py, |f| &f.dumps, args, nargs, kwnames) }
+}
+
+/// A `dumps` call the short way can take.
+struct ShortDumps<'a, 'py> {
+    obj: Borrowed<'a, 'py, PyAny>,
+    protocol: Option<Borrowed<'a, 'py, PyAny>>,
+    flags: DumpFlags,
+}
+
+/// The call's arguments when the short way can take them: one or two
+/// positional arguments and only the keywords it knows, each at most once,
+/// with exact bools for the flags. `None` sends the call the full way,
+/// which also reports every mistake.
+///
+/// # Safety
+/// `args`, `nargs` and `kwnames` must be a valid vectorcall argument list.
+unsafe fn dumps_arguments<'a, 'py>(
+    py: Python<'py>,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> Option<ShortDumps<'a, 'py>> {
+    if !(1..=2).contains(&nargs) {
+        return None;
+    }
+    // SAFETY: as the caller promises.
+    let arg = |i: usize| unsafe { Borrowed::from_ptr(py, *args.add(i)) };
+    let mut call = ShortDumps {
+        obj: arg(0),
+        protocol: (nargs == 2).then(|| arg(1)),
+        flags: DumpFlags::default(),
+    };
+    if kwnames.is_null() {
+        return Some(call);
+    }
+    // SAFETY: `kwnames` is a tuple of str when not NULL.
+    let names = unsafe { Borrowed::from_ptr(py, kwnames).cast_unchecked::<PyTuple>() };
+    let mut seen_flags = [false; 2];
+    for (i, name) in names.iter().enumerate() {
+        let value = arg(nargs as usize + i);
+        let name = name.cast_into::<PyString>().ok()?;
+        match name.to_str().ok()? {
+            "protocol" if call.protocol.is_none() => call.protocol = Some(value),
+            "deterministic" if !seen_flags[0] => {
+                seen_flags[0] = true;
+                call.flags.deterministic = exact_bool(&value)?;
+            }
+            "fix_imports" if !seen_flags[1] => {
+                seen_flags[1] = true;
+                call.flags.fix_imports = exact_bool(&value)?;
+            }
+            _ => return None,
+        }
+    }
+    Some(call)
+}
+
+/// True or False; anything else is for the full function to judge.
+fn exact_bool(value: &Bound<'_, PyAny>) -> Option<bool> {
+    value.cast::<PyBool>().ok().map(|b| b.is_true())
 }
 
 struct LoadsEntry;

@@ -46,6 +46,23 @@ def test_every_call_shape_writes_the_same_bytes(obj):
 
 
 @pytest.mark.parametrize("obj", SAMPLES, ids=repr)
+@pytest.mark.parametrize("deterministic", [True, False])
+@pytest.mark.parametrize("fix_imports", [True, False])
+def test_the_short_way_keywords_match_the_full_way(obj, deterministic, fix_imports):
+    # `by_value=None` is not a keyword the short way takes: it forces the full way.
+    shared = [obj, obj]
+    for protocol in [*PROTOCOLS, None, -1]:
+        flags = {"deterministic": deterministic, "fix_imports": fix_imports}
+        full = anypickle.dumps(shared, protocol, by_value=None, **flags)
+        assert anypickle.dumps(shared, protocol, **flags) == full
+        assert anypickle.dumps(shared, protocol=protocol, **flags) == full
+        assert anypickle.dumps(obj=shared, protocol=protocol, **flags) == full
+        assert anypickle.dumps(shared, **flags, protocol=protocol) == full
+        loaded = pickle.loads(full)
+        assert loaded[0] is loaded[1]
+
+
+@pytest.mark.parametrize("obj", SAMPLES, ids=repr)
 def test_every_call_shape_reads_the_same_object(obj):
     for protocol in PROTOCOLS:
         data = pickle.dumps(obj, protocol)
@@ -74,6 +91,11 @@ def test_the_short_way_reads_python2_strings_with_the_default_encoding():
         (lambda: anypickle.dumps(1, 2.0), TypeError, ""),
         (lambda: anypickle.dumps(1, protocol=6), ValueError, "protocol must be <= 5"),
         (lambda: anypickle.dumps(1, nope=1), TypeError, "unexpected keyword argument 'nope'"),
+        (lambda: anypickle.dumps(1, 2, protocol=2), TypeError, "protocol"),
+        (lambda: anypickle.dumps(1, deterministic=1), TypeError, "bool"),
+        (lambda: anypickle.dumps(1, fix_imports=None), TypeError, "bool"),
+        (lambda: anypickle.dumps(1, protocol="2"), TypeError, ""),
+        (lambda: anypickle.dumps(1, **{"deterministic": True, "x": 1}), TypeError, "'x'"),
         (lambda: anypickle.loads(), TypeError, "loads()"),
         (lambda: anypickle.loads(b"N.", b"N."), TypeError, "loads()"),
         (lambda: anypickle.loads(data=b"N."), TypeError, "loads()"),

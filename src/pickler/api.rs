@@ -115,16 +115,32 @@ pub fn dumps<'py>(
     write_bytes(obj, settings, hooks, by_value)
 }
 
-/// `dumps(obj)` or `dumps(obj, protocol)`, every keyword at its default:
-/// the call the module's fast entry makes (see `crate::entry`).
-pub fn dumps_with_defaults<'py>(
+/// The `dumps` flags the module's fast entry handles itself.
+pub struct DumpFlags {
+    pub deterministic: bool,
+    pub fix_imports: bool,
+}
+
+impl Default for DumpFlags {
+    fn default() -> Self {
+        DumpFlags {
+            deterministic: true,
+            fix_imports: true,
+        }
+    }
+}
+
+/// `dumps(obj, protocol)` with these flags and no hooks, buffer callback or
+/// `by_value`: the call the module's fast entry makes (see `crate::entry`).
+pub fn dumps_plain<'py>(
     obj: &Bound<'py, PyAny>,
     protocol: Option<&Bound<'py, PyAny>>,
+    flags: DumpFlags,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let settings = Settings {
         proto: resolve_protocol(protocol)?,
-        fix_imports: true,
-        deterministic: true,
+        fix_imports: flags.fix_imports,
+        deterministic: flags.deterministic,
         fast: false,
         memo_private: true,
     };
