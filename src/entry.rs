@@ -43,8 +43,8 @@ pub fn add_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let dumps = wrap_pyfunction!(crate::pickler::api::dumps, m)?;
     let public_loads = short_way_function(m, &loads, fast_function::<LoadsEntry>())?;
     let public_dumps = short_way_function(m, &dumps, fast_function::<DumpsEntry>())?;
-    // A second import of the module (a new interpreter is not supported by
-    // PyO3) keeps the first pair: they are the same functions.
+    // The module is initialised once per process (PyO3 hands a second
+    // import the same module object), so this is the only `set`.
     let _ = FULL.set(
         py,
         Full {
@@ -69,11 +69,14 @@ fn short_way_function<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = m.py();
     let name: String = full.getattr("__name__")?.extract()?;
-    // `__doc__` of a PyO3 function starts with our "name(signature)\n--\n\n"
-    // block, which CPython turns into `__text_signature__` again.
-    let doc: String = full.getattr("__doc__")?.extract()?;
+    // The signature PyO3 derived from `#[pyo3(signature)]`, then the body of
+    // the documentation: CPython splits "name(signature)\n--\n\n" off the
+    // front again into `__text_signature__`.
+    let signature: String = full.getattr("__text_signature__")?.extract()?;
+    let body: String = full.getattr("__doc__")?.extract()?;
+    let body = doc_body(&name, &body);
+    let doc = leak_c_string(format!("{name}{signature}\n--\n\n{body}"))?;
     let name = leak_c_string(name)?;
-    let doc = leak_c_string(doc)?;
     // The definition must outlive the function object; module functions
     // live as long as the process, so it is leaked once per module init.
     let def = Box::leak(Box::new(ffi::PyMethodDef {
@@ -91,6 +94,17 @@ fn short_way_function<'py>(
     unsafe {
         let ptr = ffi::PyCFunction_NewEx(def, m.as_ptr(), module_name.as_ptr());
         Bound::from_owned_ptr_or_err(py, ptr)
+    }
+}
+
+/// `doc` without a leading hand-written "name(...)\n--\n\n" signature block.
+fn doc_body<'d>(name: &str, doc: &'d str) -> &'d str {
+    match doc.strip_prefix(name) {
+        Some(rest) if rest.starts_with('(') => match rest.find("\n--\n\n") {
+            Some(end) => &rest[end + "\n--\n\n".len()..],
+            None => doc,
+        },
+        _ => doc,
     }
 }
 
@@ -115,14 +129,11 @@ unsafe fn hand_on(
         pyo3::exceptions::PyRuntimeError::new_err("anypickle._core is not set up")
     })?;
     // SAFETY: the caller passes a valid argument list; the function object
-    // is alive (held by FULL). The result is a new reference or NULL.
-    let result =
-        unsafe { ffi::PyObject_Vectorcall(pick(full).as_ptr(), args, nargs as usize, kwnames) };
-    if result.is_null() {
-        Err(PyErr::fetch(py))
-    } else {
-        Ok(result)
-    }
+    // is alive (held by FULL). The result is a new reference, or NULL with
+    // the exception set, which is returned as it is: the trampoline passes
+    // NULL on (fetching and restoring the error would, for a panic in the
+    // full function, resume the panic and report it twice).
+    Ok(unsafe { ffi::PyObject_Vectorcall(pick(full).as_ptr(), args, nargs as usize, kwnames) })
 }
 
 /// `loads`: `loads(data)` the short way, anything else through the full function.
@@ -160,7 +171,7 @@ unsafe fn dumps_entry(
 ) -> PyResult<*mut ffi::PyObject> {
     // SAFETY: CPython passes `nargs` positional arguments followed by one
     // value per name in `kwnames`, all live and borrowed for the call.
-    let short = unsafe { dumps_arguments(py, args, nargs, kwnames) };
+    let short = unsafe { dumps_arguments(py, &args, nargs, kwnames) };
     match short {
         Some(call) => {
             dumps_plain(&call.obj, call.protocol.as_deref(), call.flags).map(Bound::into_ptr)
@@ -186,10 +197,13 @@ struct ShortDumps<'a, 'py> {
 /// `args`, `nargs` and `kwnames` must be a valid vectorcall argument list.
 unsafe fn dumps_arguments<'a, 'py>(
     py: Python<'py>,
-    args: *const *mut ffi::PyObject,
+    args: &'a *const *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> Option<ShortDumps<'a, 'py>> {
+    // (`args` is taken by reference only to tie the borrowed arguments to
+    // the caller's frame: they must not outlive the call.)
+    let args = *args;
     if !(1..=2).contains(&nargs) {
         return None;
     }
@@ -206,9 +220,9 @@ unsafe fn dumps_arguments<'a, 'py>(
     // SAFETY: `kwnames` is a tuple of str when not NULL.
     let names = unsafe { Borrowed::from_ptr(py, kwnames).cast_unchecked::<PyTuple>() };
     let mut seen_flags = [false; 2];
-    for (i, name) in names.iter().enumerate() {
+    for (i, name) in names.iter_borrowed().enumerate() {
         let value = arg(nargs as usize + i);
-        let name = name.cast_into::<PyString>().ok()?;
+        let name = name.cast::<PyString>().ok()?;
         match name.to_str().ok()? {
             "protocol" if call.protocol.is_none() => call.protocol = Some(value),
             "deterministic" if !seen_flags[0] => {

@@ -155,24 +155,11 @@ def test_the_functions_look_like_the_documented_ones():
         assert pickle.loads(pickle.dumps(func)) is func
         assert anypickle.loads(anypickle.dumps(func)) is func
     loads_params = inspect.signature(anypickle.loads).parameters
-    assert list(loads_params) == [
-        "data",
-        "fix_imports",
-        "encoding",
-        "errors",
-        "buffers",
-        "pause_gc",
-    ]
+    assert list(loads_params) == "data fix_imports encoding errors buffers pause_gc".split()
     assert loads_params["encoding"].default == "ASCII"
     dumps_params = inspect.signature(anypickle.dumps).parameters
-    assert list(dumps_params) == [
-        "obj",
-        "protocol",
-        "fix_imports",
-        "buffer_callback",
-        "deterministic",
-        "by_value",
-    ]
+    expected = "obj protocol fix_imports buffer_callback deterministic by_value".split()
+    assert list(dumps_params) == expected
     assert dumps_params["deterministic"].default is True
 
 
@@ -185,15 +172,73 @@ def test_partial_and_keyword_forwarding():
     assert bytes(anypickle.loads(data, buffers=buffers)) == b"abc"
 
 
-def test_a_load_inside_a_load_and_a_dump_inside_a_dump():
-    class Reentrant:
-        def __reduce__(self):
-            inner = anypickle.loads(anypickle.dumps(["inner"]))
-            return (list, (inner,))
+class DumpsWhileDumped:
+    def __reduce__(self):
+        inner = anypickle.loads(anypickle.dumps(["inner"]))
+        return (list, (inner,))
 
-    data = anypickle.dumps([Reentrant(), Reentrant()])
+
+class LoadsWhileLoaded:
+    """Loading it calls anypickle.loads (a load inside a load)."""
+
+    def __reduce__(self):
+        return (anypickle.loads, (anypickle.dumps(["inner", 2]),))
+
+
+class LoadsWhenFreed:
+    """Its finalizer loads: run while a failed load drops its stack."""
+
+    loaded: list = []
+
+    def __reduce__(self):
+        return (LoadsWhenFreed, ())
+
+    def __del__(self):
+        LoadsWhenFreed.loaded.append(anypickle.loads(anypickle.dumps([1, (2, 3)])))
+
+
+def test_a_dump_inside_a_dump():
+    data = anypickle.dumps([DumpsWhileDumped(), DumpsWhileDumped()])
     assert pickle.loads(data) == [["inner"], ["inner"]]
     assert anypickle.loads(data) == [["inner"], ["inner"]]
+
+
+def test_a_load_inside_a_load():
+    data = anypickle.dumps([LoadsWhileLoaded(), {"k": LoadsWhileLoaded()}, "after"])
+    expected = [["inner", 2], {"k": ["inner", 2]}, "after"]
+    assert pickle.loads(data) == expected
+    for _ in range(3):  # the spare stacks are taken and given back each time
+        assert anypickle.loads(data) == expected
+
+
+def test_finalizers_that_load_while_a_failed_load_drops_its_stack():
+    good = anypickle.dumps([LoadsWhenFreed() for _ in range(5)])
+    LoadsWhenFreed.loaded.clear()  # (the five pickled instances are gone too)
+    # Same objects, then a byte no pickle opcode has: the load fails with the
+    # five instances on its stack, and dropping them runs their finalizers.
+    bad = good[: good.rindex(b".")] + b"\xff"
+    for _ in range(3):
+        with pytest.raises(pickle.UnpicklingError):
+            anypickle.loads(bad)
+    assert LoadsWhenFreed.loaded == [[1, (2, 3)]] * 15
+    assert anypickle.loads(anypickle.dumps({"after": [1, 2]})) == {"after": [1, 2]}
+
+
+def test_results_of_the_full_way_are_not_leaked():
+    import weakref
+
+    data = anypickle.dumps(corpus.Plain(a=1))
+    for call in [
+        lambda: anypickle.loads(data, encoding="ASCII"),
+        lambda: anypickle.loads(data),
+    ]:
+        obj = call()
+        assert sys.getrefcount(obj) == 2
+        ref = weakref.ref(obj)
+        del obj
+        assert ref() is None
+    out = anypickle.dumps([1], by_value=None)
+    assert sys.getrefcount(out) == 2
 
 
 def test_the_short_way_does_not_grow_memory():
@@ -208,6 +253,7 @@ bad = data[:-1] + b"\\xff"
 def op():
     anypickle.loads(anypickle.dumps(obj))
     anypickle.dumps(obj, 2)
+    anypickle.loads(anypickle.dumps(obj, by_value=None), encoding="ASCII")
     try:
         anypickle.loads(bad)
     except Exception:
