@@ -2,7 +2,7 @@
 //! the common call.
 //!
 //! A PyO3 function with keyword options extracts every parameter on every
-//! call; for a tiny pickle that was a fifth of the whole cost. So the
+//! call; for a tiny pickle that was a quarter of the call's own work. So the
 //! functions the module exposes are plain `METH_FASTCALL` functions: a call
 //! with the usual arguments (`loads(data)`; `dumps(obj)` with the protocol
 //! and the `deterministic` and `fix_imports` flags, by position or keyword)
