@@ -10,6 +10,7 @@ mod entry;
 mod imports;
 pub mod pickler;
 mod pyrefs;
+mod reconstruct;
 mod unpickler;
 
 #[pymodule]
@@ -21,6 +22,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(unpickler::api::load, m)?)?;
     m.add_class::<unpickler::api::Unpickler>()?;
     m.add_class::<unpickler::api::UnpicklerMemoProxy>()?;
+    reconstruct::add_functions(m)?;
     m.add("DEFAULT_PAUSE_GC", unpickler::api::DEFAULT_PAUSE_GC)?;
     m.add("MAX_DEPTH", pickler::writer::MAX_DEPTH)?;
     m.add("DEFAULT_PROTOCOL", pickler::api::DEFAULT_PROTOCOL)?;

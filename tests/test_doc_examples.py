@@ -24,12 +24,16 @@ def test_docstring_examples(name):
     assert result.failed == 0, f"{result.failed} docstring example(s) failed in {name}"
 
 
-@pytest.mark.parametrize("name", ["dumps", "dump", "loads", "load"])
-def test_core_function_examples(name):
-    """The Rust functions' docstrings (doctest does not collect builtins)."""
-    import anypickle
+RUST_FUNCTIONS = [("anypickle", name) for name in ("dumps", "dump", "loads", "load")] + [
+    ("anypickle._reconstruct", name)
+    for name in ("code", "function", "function_state", "cell", "cell_state")
+]
 
-    doc = getattr(anypickle, name).__doc__
+
+@pytest.mark.parametrize(("module", "name"), RUST_FUNCTIONS)
+def test_core_function_examples(module, name):
+    """The Rust functions' docstrings (doctest does not collect builtins)."""
+    doc = getattr(importlib.import_module(module), name).__doc__
     test = doctest.DocTestParser().get_doctest(doc, {}, name, None, 0)
     assert test.examples, f"{name} has no example"
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)

@@ -22,11 +22,12 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 import weakref
 from typing import Any
+
+from anypickle import _core
 
 #: The Python minor version whose bytecode this interpreter runs, as written
 #: into every pickled code object ("3.11").
@@ -52,71 +53,17 @@ class VersionMismatchError(ValueError):
 # ----------------------------------------------------------------------------------
 
 
-def function(
-    code: types.CodeType,
-    base_globals: dict[str, Any],
-    name: str,
-    closure: tuple[types.CellType, ...] | None,
-) -> types.FunctionType:
-    """Create a function from its code, its (still partial) globals and its cells.
-
-    ``base_globals`` is shared by every function of one pickle that shared a
-    globals dict when pickled. Everything else arrives in :func:`function_state`.
-    """
-    return types.FunctionType(code, base_globals, name, None, closure)
-
-
-def function_state(func: types.FunctionType, state: dict[str, Any]) -> None:
-    """Fill in a function made by :func:`function` (keys absent mean "default")."""
-    get = state.get
-    imports = get("imports")
-    if imports:
-        for module_name in imports:
-            importlib.import_module(module_name)
-    func_globals = get("globals")
-    if func_globals:
-        func.__globals__.update(func_globals)
-    if "defaults" in state:
-        func.__defaults__ = state["defaults"]
-    if "kwdefaults" in state:
-        func.__kwdefaults__ = state["kwdefaults"]
-    if "annotations" in state:
-        func.__annotations__ = state["annotations"]
-    if "doc" in state:
-        func.__doc__ = state["doc"]
-    if "module" in state:
-        func.__module__ = state["module"]
-    if "qualname" in state:
-        func.__qualname__ = state["qualname"]
-    if "type_params" in state:
-        func.__type_params__ = state["type_params"]  # type: ignore[attr-defined]
-    attrs = get("dict")
-    if attrs:
-        func.__dict__.update(attrs)
-
-
-def cell() -> types.CellType:
-    """An empty closure cell; its contents, if any, come from :func:`cell_state`."""
-    return types.CellType()
-
-
-def cell_state(target: types.CellType, contents: Any) -> None:
-    """Fill a cell made by :func:`cell`."""
-    target.cell_contents = contents
-
-
-def code(python_version: str, *fields: Any) -> types.CodeType:
-    """Rebuild a code object from ``types.CodeType``'s positional arguments.
-
-    Bytecode is specific to one Python minor version, so a code object pickled
-    by another version is refused rather than run.
-    """
-    if python_version != PYTHON_VERSION:
-        raise VersionMismatchError(
-            f"this pickle holds bytecode compiled by Python {python_version}, which "
-            f"Python {PYTHON_VERSION} cannot run; load it with Python {python_version}"
-        )
-    return types.CodeType(*fields)
+# The five reconstructors that run once per function, code object or cell are
+# written in Rust (``src/reconstruct.rs``); bound here under their wire names,
+# and told that this module is theirs, so they pickle by reference to it.
+function = _core.function
+function_state = _core.function_state
+cell = _core.cell
+cell_state = _core.cell_state
+code = _core.code
+for _reconstructor in (function, function_state, cell, cell_state, code):
+    _reconstructor.__module__ = __name__
+del _reconstructor
 
 
 # ----------------------------------------------------------------------------------
