@@ -18,6 +18,7 @@ under ``pickle.loads`` and under ``anypickle.loads``.
 from __future__ import annotations
 
 import pickle
+import sys
 import threading
 import time
 import types
@@ -332,3 +333,89 @@ def test_threads_loading_at_once():
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+# ------------------------------------------------- find_class reads plain module dicts
+
+
+def _module(name: str, **attrs: object) -> types.ModuleType:
+    module = types.ModuleType(name)
+    vars(module).update(attrs)
+    return module
+
+
+def _global(module: str, name: str, protocol: int) -> bytes:
+    """A pickle of just ``module.name`` by reference (GLOBAL or STACK_GLOBAL)."""
+    if protocol < 4:
+        return b"\x80\x02c" + module.encode() + b"\n" + name.encode() + b"\n."
+    m, n = module.encode(), name.encode()
+    return b"\x80\x04\x8c" + bytes([len(m)]) + m + b"\x8c" + bytes([len(n)]) + n + b"\x93."
+
+
+@pytest.fixture
+def fake_modules(monkeypatch):
+    """Modules whose attribute access the module-dict shortcut must get right."""
+
+    class WithProperty(types.ModuleType):
+        @property
+        def shadowed(self):
+            return "from the property"
+
+    def module_getattr(name: str) -> str:
+        if name.startswith("lazy_"):
+            return f"made {name}"
+        raise AttributeError(name)
+
+    lazy = _module("ap_lazy_mod", present=1, __getattr__=module_getattr)
+    sub = _module("ap_sub_mod", shadowed="from the dict", plain=2)
+    sub.__class__ = WithProperty
+    dunder = _module("ap_dunder_mod", **{"__dict__": "fake", "__class__": "fake"})
+    nested = _module("ap_nested_mod", Outer=types.SimpleNamespace(inner="deep"))
+    for m in (lazy, sub, dunder, nested):
+        monkeypatch.setitem(sys.modules, m.__name__, m)
+    return {"lazy": lazy, "sub": sub, "dunder": dunder, "nested": nested}
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("ap_lazy_mod", "present"),
+        ("ap_lazy_mod", "lazy_thing"),  # from the module's __getattr__
+        ("ap_sub_mod", "shadowed"),  # a ModuleType subclass: its property wins
+        ("ap_sub_mod", "plain"),
+        ("ap_dunder_mod", "__dict__"),  # the real dict, not the entry
+        ("ap_dunder_mod", "__class__"),
+    ],
+)
+def test_find_class_reads_modules_as_getattr_does(fake_modules, module, name, protocol):
+    data = _global(module, name, protocol)
+    expected = pickle.loads(data)
+    got = anypickle.loads(data)
+    assert got is expected or got == expected
+    assert type(got) is type(expected)
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_find_class_missing_names_fail_as_in_pickle(fake_modules, protocol):
+    data = _global("ap_lazy_mod", "missing", protocol)
+    with pytest.raises(AttributeError) as theirs:
+        pickle.loads(data)
+    with pytest.raises(AttributeError) as ours:
+        anypickle.loads(data)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_find_class_dotted_names_start_from_the_module_dict(fake_modules):
+    data = _global("ap_nested_mod", "Outer.inner", 4)
+    assert anypickle.loads(data) == pickle.loads(data) == "deep"
+    del fake_modules["nested"].Outer
+    with pytest.raises(AttributeError):
+        anypickle.loads(data)
+
+
+def test_find_class_sees_module_changes_between_loads(fake_modules):
+    data = _global("ap_lazy_mod", "present", 4)
+    assert anypickle.loads(data) == 1
+    fake_modules["lazy"].present = 2
+    assert anypickle.loads(data) == 2

@@ -93,7 +93,13 @@ fn apply_state<'py>(
             return data(Class::Unpickling, "slot state is not a dictionary");
         };
         for_each_item(slotstate, |key, value| {
-            inst.setattr(key.cast_into::<PyString>()?, value)
+            let key = key.cast_into::<PyString>()?;
+            // setattr interns the name; the cache remembers the interned copy.
+            if key.is_exact_instance_of::<PyString>() {
+                let interned = cache.key_slot(key.into_any())?.interned.clone();
+                return inst.setattr(interned.cast_into::<PyString>()?, value);
+            }
+            inst.setattr(key, value)
         })?;
     }
     Ok(())

@@ -320,11 +320,16 @@ pub fn find_class<'py>(
     };
     // The attribute, or None when it is missing.
     let lookup = |m: &Bound<'py, PyAny>| -> PyResult<Option<Bound<'py, PyAny>>> {
-        let Some(dotted) = dotted else {
-            return m.getattr_opt(name.cast::<PyString>()?);
+        let name = name.cast::<PyString>()?;
+        let Some(dotted) = dotted.filter(|d| d.contains('.')) else {
+            return module_attr(m, name);
         };
-        let mut obj = m.clone();
-        for part in dotted.split('.') {
+        let mut parts = dotted.split('.');
+        let first = PyString::new(m.py(), parts.next().unwrap_or_default());
+        let Some(mut obj) = module_attr(m, &first)? else {
+            return Ok(None);
+        };
+        for part in parts {
             match obj.getattr_opt(part)? {
                 Some(next) => obj = next,
                 None => return Ok(None),
@@ -339,6 +344,43 @@ pub fn find_class<'py>(
     // Perhaps still being imported by another thread: wait for it, look again.
     let m = crate::imports::import_module_fully(&module)?;
     lookup(&m)?.ok_or_else(|| cant_get(&name, &m))
+}
+
+/// `getattr(module, name)`, or None when it is missing.
+///
+/// For a plain module (exactly `ModuleType`) and a name that is not a dunder,
+/// straight from the module's dict: the generic getattr would first look the
+/// name up along `ModuleType`'s MRO, whose dicts hold only dunder names and
+/// cannot change, and the type's attribute cache never helps a name loaded
+/// from a pickle (it caches interned names only). A name the dict lacks
+/// takes the full getattr (a module `__getattr__` may supply it).
+fn module_attr<'py>(
+    module: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = module.py();
+    // SAFETY: PyModule_Type is a static type object, only compared.
+    let plain_module = unsafe {
+        ffi::Py_TYPE(module.as_ptr()) == (&raw mut ffi::PyModule_Type).cast::<ffi::PyTypeObject>()
+    };
+    if plain_module && !name.to_str()?.starts_with("__") {
+        // SAFETY: `module` is a live module object, whose dict
+        // PyModule_GetDict returns borrowed (never null for ModuleType);
+        // PyDict_GetItemWithError returns a borrowed reference, or null with
+        // an exception set only on error.
+        let found = unsafe {
+            let dict = ffi::PyModule_GetDict(module.as_ptr());
+            ffi::PyDict_GetItemWithError(dict, name.as_ptr())
+        };
+        if !found.is_null() {
+            // SAFETY: a borrowed reference from a live dict; a new one is taken.
+            return Ok(Some(unsafe { Bound::from_borrowed_ptr(py, found) }));
+        }
+        if let Some(err) = PyErr::take(py) {
+            return Err(err);
+        }
+    }
+    module.getattr_opt(name)
 }
 
 fn cant_get(name: &Bound<'_, PyAny>, m: &Bound<'_, PyAny>) -> PyErr {
