@@ -342,3 +342,37 @@ def test_results_are_not_leaked():
     del f, c
     gc.collect()
     assert [r() for r in refs] == [None, None]
+
+
+# ---------------------------------------------------------------------- the writer's side
+
+
+def _closure():
+    offset = 3
+    return lambda x: x + offset
+
+
+def test_writer_names_reconstructors_the_same_way_with_or_without_hooks():
+    """Without hooks the writer goes straight to save_global; with them, through save."""
+    import io
+
+    seen: list = []
+
+    class Watching(anypickle.Pickler):
+        def reducer_override(self, obj):
+            seen.append(obj)
+            return NotImplemented
+
+        def persistent_id(self, obj):
+            return None
+
+    func = _closure()
+    plain = anypickle.dumps(func)
+    buf = io.BytesIO()
+    Watching(buf).dump(func)
+    assert buf.getvalue() == plain
+    # (A lambda's closure needs no function_state.)
+    for name in ("function", "cell", "cell_state", "code"):
+        assert getattr(R, name) in seen
+        assert b"\x8c" + bytes([len(name)]) + name.encode() + b"\x94\x93" in plain
+    assert pickle.loads(plain)(1) == 4

@@ -228,7 +228,7 @@ impl<'py> Writer<'py, '_> {
         }
         // `code(*fields)` written directly: a code object cannot contain
         // itself, so none of save_reduce's checks apply.
-        self.save(bv.code.bind(py), false)?;
+        self.save_reconstructor(bv.code.bind(py))?;
         self.save_fresh_tuple(&fields)?;
         self.out.byte(REDUCE)?;
         self.memo_put(code)

@@ -530,6 +530,23 @@ impl<'py> Writer<'py, '_> {
         self.save_reduce_value(obj, &rv)
     }
 
+    /// A reconstructor (`anypickle._reconstruct.<name>`), by reference.
+    ///
+    /// Without a `persistent_id` or `reducer_override` hook this goes straight
+    /// to `save_global`, as a Python function would: the Rust reconstructors
+    /// are built-in functions, which `save` would send through the dispatch
+    /// tables and `__reduce_ex__` (a Python-level call) to the same bytes.
+    pub(super) fn save_reconstructor(&mut self, constructor: &Bound<'py, PyAny>) -> PyResult<()> {
+        if self.hooks.persistent_id.is_some() || self.hooks.reducer_override.is_some() {
+            return self.save(constructor, false);
+        }
+        self.opcode_boundary()?;
+        if let Some(idx) = self.memo.get(constructor) {
+            return self.memo_get(idx);
+        }
+        self.save_global(constructor, None)
+    }
+
     /// Write `constructor(*args)`, memoize the result as `obj`, and queue
     /// `setter(obj, state)` (see the module comment for why it waits).
     pub(super) fn save_rebuilt(
@@ -564,7 +581,7 @@ impl<'py> Writer<'py, '_> {
         // that e.g. one base globals dict serves every function that shared it.
         self.revisitable_open += 1;
         let written = (|| {
-            self.save(constructor, false)?;
+            self.save_reconstructor(constructor)?;
             self.save_fresh_tuple(args)?;
             self.out.byte(REDUCE)
         })();
@@ -612,7 +629,7 @@ impl<'py> Writer<'py, '_> {
     /// Write the queued `setter(obj, state)` calls, first queued first.
     fn flush_deferred(&mut self) -> PyResult<()> {
         while let Some(d) = self.by_value_state().deferred.pop_front() {
-            self.save(&d.setter, false)?;
+            self.save_reconstructor(&d.setter)?;
             self.save(&d.obj, false)?;
             self.save(&d.state, false)
                 .map_err(|e| self.state_error_path(e, &d))?;
