@@ -11,6 +11,7 @@ wire name. Round trips of by-value functions through fresh interpreters are in
 from __future__ import annotations
 
 import gc
+import io
 import pickle
 import re
 import sys
@@ -82,27 +83,18 @@ def test_code_version_may_be_a_str_subclass():
 
 
 def _code_args(c: types.CodeType) -> tuple:
-    """``types.CodeType``'s positional arguments for ``c`` on this version."""
-    fields = [
-        "co_argcount",
-        "co_posonlyargcount",
-        "co_kwonlyargcount",
-        "co_nlocals",
-        "co_stacksize",
-        "co_flags",
-        "co_code",
-        "co_consts",
-        "co_names",
-        "co_varnames",
-        "co_filename",
-        "co_name",
-    ]
-    if sys.version_info >= (3, 11):
-        fields += ["co_qualname", "co_firstlineno", "co_linetable", "co_exceptiontable"]
-    else:
-        fields += ["co_firstlineno", "co_linetable"]
-    fields += ["co_freevars", "co_cellvars"]
-    return tuple(getattr(c, f) for f in fields)
+    """``types.CodeType``'s positional arguments for ``c``, as the writer writes them."""
+    captured: list[tuple] = []
+
+    class Capturing(pickle.Unpickler):
+        def find_class(self, module, name):
+            if (module, name) == ("anypickle._reconstruct", "code"):
+                return lambda _version, *fields: captured.append(fields) or c
+            return super().find_class(module, name)
+
+    Capturing(io.BytesIO(anypickle.dumps(c))).load()
+    (fields,) = captured
+    return fields
 
 
 def test_code_bad_fields_raise_what_codetype_raises():
@@ -322,13 +314,15 @@ def test_no_reference_is_leaked_or_lost():
     name = "leak_check"
     state = {"doc": "d", "defaults": (1,), "dict": {"a": 1}, "globals": {"b": 2}}
     value = object()
+    fields = _code_args(code)
+    gc.collect()
     before = [sys.getrefcount(o) for o in (code, g, name, state, value)]
     for _ in range(1000):
         f = R.function(code, g, name, None)
         R.function_state(f, state)
         c = R.cell()
         R.cell_state(c, value)
-        R.code(R.PYTHON_VERSION, *_code_args(code))
+        R.code(R.PYTHON_VERSION, *fields)
         del f, c
     gc.collect()
     after = [sys.getrefcount(o) for o in (code, g, name, state, value)]
@@ -354,8 +348,6 @@ def _closure():
 
 def test_writer_names_reconstructors_the_same_way_with_or_without_hooks():
     """Without hooks the writer goes straight to save_global; with them, through save."""
-    import io
-
     seen: list = []
 
     class Watching(anypickle.Pickler):
