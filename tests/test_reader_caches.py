@@ -419,3 +419,26 @@ def test_find_class_sees_module_changes_between_loads(fake_modules):
     assert anypickle.loads(data) == 1
     fake_modules["lazy"].present = 2
     assert anypickle.loads(data) == 2
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+@pytest.mark.parametrize("name", ["\udc80", "_\udc80", "__\udc80", "x\u00e9"])
+def test_find_class_odd_names_fail_as_in_pickle(fake_modules, protocol, name):
+    """Names that are not valid UTF-8 text, or not ASCII, from STACK_GLOBAL."""
+    encoded = name.encode("utf-8", "surrogatepass")
+    m = b"ap_lazy_mod"
+    data = (
+        bytes([0x80, protocol])
+        + b"\x8c"
+        + bytes([len(m)])
+        + m
+        + b"\x8c"
+        + bytes([len(encoded)])
+        + encoded
+        + b"\x93."
+    )
+    with pytest.raises(Exception) as theirs:
+        pickle.loads(data)
+    with pytest.raises(Exception) as ours:
+        anypickle.loads(data)
+    assert isinstance(ours.value, type(theirs.value))

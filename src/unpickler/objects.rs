@@ -304,11 +304,28 @@ pub fn find_class<'py>(
     } else {
         (module, name)
     };
-    let dotted = if proto < 4 {
+    let py = name.py();
+    let name_str = name.cast::<PyString>()?;
+    // Protocol 4+: the parts of a dotted path (None for a single name).
+    let parts: Option<Vec<Bound<'py, PyString>>> = if proto < 4 {
         None
     } else {
-        let dotted = name.cast::<PyString>()?.to_str()?;
-        if dotted.split('.').any(|part| part == "<locals>") {
+        match name_str.to_str() {
+            Ok(text) if !text.contains('.') => (text == "<locals>").then(|| vec![name_str.clone()]),
+            Ok(text) => Some(text.split('.').map(|p| PyString::new(py, p)).collect()),
+            // Not valid UTF-8 (a lone surrogate): split as Python does.
+            Err(_) => Some(
+                name_str
+                    .call_method1(intern!(py, "split"), (".",))?
+                    .extract()?,
+            ),
+        }
+    };
+    if let Some(parts) = &parts {
+        if parts
+            .iter()
+            .any(|p| p.to_str().is_ok_and(|t| t == "<locals>"))
+        {
             let m = crate::imports::import_module(&module)?;
             return Err(PyAttributeError::new_err(format!(
                 "Can't get local attribute {} on {}",
@@ -316,20 +333,16 @@ pub fn find_class<'py>(
                 m.repr()?
             )));
         }
-        Some(dotted)
-    };
+    }
     // The attribute, or None when it is missing.
     let lookup = |m: &Bound<'py, PyAny>| -> PyResult<Option<Bound<'py, PyAny>>> {
-        let name = name.cast::<PyString>()?;
-        let Some(dotted) = dotted.filter(|d| d.contains('.')) else {
-            return module_attr(m, name);
+        let Some((first, rest)) = parts.as_deref().and_then(<[_]>::split_first) else {
+            return module_attr(m, name_str);
         };
-        let mut parts = dotted.split('.');
-        let first = PyString::new(m.py(), parts.next().unwrap_or_default());
-        let Some(mut obj) = module_attr(m, &first)? else {
+        let Some(mut obj) = module_attr(m, first)? else {
             return Ok(None);
         };
-        for part in parts {
+        for part in rest {
             match obj.getattr_opt(part)? {
                 Some(next) => obj = next,
                 None => return Ok(None),
@@ -363,7 +376,7 @@ fn module_attr<'py>(
     let plain_module = unsafe {
         ffi::Py_TYPE(module.as_ptr()) == (&raw mut ffi::PyModule_Type).cast::<ffi::PyTypeObject>()
     };
-    if plain_module && !name.to_str()?.starts_with("__") {
+    if plain_module && !starts_with_two_underscores(name) {
         // SAFETY: `module` is a live module object, whose dict
         // PyModule_GetDict returns borrowed (never null for ModuleType);
         // PyDict_GetItemWithError returns a borrowed reference, or null with
@@ -381,6 +394,19 @@ fn module_attr<'py>(
         }
     }
     module.getattr_opt(name)
+}
+
+/// Whether `name` starts with `__`, read without converting it to UTF-8
+/// (which would fail on a lone surrogate, and cache a copy in a non-ASCII str).
+fn starts_with_two_underscores(name: &Bound<'_, PyString>) -> bool {
+    let p = name.as_ptr();
+    // SAFETY: `p` is a live str; both indices are checked against its
+    // length first, so PyUnicode_ReadChar cannot fail.
+    unsafe {
+        ffi::PyUnicode_GET_LENGTH(p) >= 2
+            && ffi::PyUnicode_ReadChar(p, 0) == u32::from(b'_')
+            && ffi::PyUnicode_ReadChar(p, 1) == u32::from(b'_')
+    }
 }
 
 fn cant_get(name: &Bound<'_, PyAny>, m: &Bound<'_, PyAny>) -> PyErr {
