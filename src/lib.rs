@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 pub use anypickle_parser::opcodes;
 mod attrs;
 mod entry;
+mod fresh_memory;
 mod imports;
 pub mod pickler;
 mod pyrefs;

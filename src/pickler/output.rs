@@ -20,6 +20,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::fresh_memory;
 use crate::opcodes::FRAME;
 
 /// A frame is committed once it holds this many bytes (CPython's target).
@@ -100,6 +101,7 @@ impl Output {
         // SAFETY: `buffer` is a live bytes object.
         self.data = unsafe { ffi::PyBytes_AsString(self.buffer) } as *mut u8;
         self.cap = size;
+        self.advise_grown();
         Ok(())
     }
 
@@ -127,7 +129,16 @@ impl Output {
             self.data = data;
         }
         self.cap = new_cap;
+        self.advise_grown();
         Ok(())
+    }
+
+    /// Advise a grown buffer for huge pages (see `fresh_memory`): the rest
+    /// of a big pickle is copied into its unwritten part. The whole buffer
+    /// is advised, not only that part, so its mapping stays in one piece
+    /// and the next growth can still extend it in place.
+    fn advise_grown(&mut self) {
+        fresh_memory::advise_huge_pages(self.data, self.cap);
     }
 
     #[inline(always)]

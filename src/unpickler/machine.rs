@@ -13,9 +13,7 @@ use anypickle_parser::{opcodes, Op, Parser, Source};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{
-    PyBool, PyByteArray, PyBytes, PyDict, PyIterator, PyList, PySet, PyString, PyTuple,
-};
+use pyo3::types::{PyBool, PyDict, PyIterator, PyList, PySet, PyString, PyTuple};
 
 use super::build;
 use super::errors::{data, parse_error, Class, Fail, SourceError};
@@ -469,12 +467,12 @@ impl<'py, 'a> Machine<'py, 'a> {
                 let t = self.pop_tuple(self.stack.len() - n)?;
                 self.push(t.into_any())
             }
-            Op::Bytes(bytes) => self.push(PyBytes::new(py, bytes).into_any()),
+            Op::Bytes(bytes) => self.push(objects::bytes(py, bytes)?),
             Op::None => self.push(py.None().into_bound(py)),
             Op::Bool(b) => self.push(PyBool::new(py, b).to_owned().into_any()),
             Op::Long(bytes) => self.push(objects::int_from_le_bytes(py, bytes)?),
             Op::IntText(text) => self.push(objects::int_from_text(py, text)?),
-            Op::ByteArray(bytes) => self.push(PyByteArray::new(py, bytes).into_any()),
+            Op::ByteArray(bytes) => self.push(objects::bytearray(py, bytes)?),
             Op::RawUnicode(text) => self.push(objects::raw_unicode(py, text)?),
             Op::Py2Str(bytes) => self.push(self.config.py2_strings.load(py, bytes)?),
             Op::Py2StrEscaped(text) => {

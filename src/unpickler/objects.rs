@@ -3,16 +3,18 @@
 //! OBJ/INST), following CPython's C unpickler.
 
 use std::ffi::{c_char, c_int, CString};
+use std::ptr;
 
 use pyo3::exceptions::{PyAttributeError, PyTypeError, PyUnicodeDecodeError, PyValueError};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple, PyType};
 
 use super::errors::{data, Class, Fail};
 use crate::attrs;
+use crate::fresh_memory;
 
 unsafe extern "C" {
     // Not in pyo3-ffi; part of the stable C API since 3.8.
@@ -64,6 +66,54 @@ pub fn int<'py>(py: Python<'py>, v: i64) -> PyResult<Bound<'py, PyAny>> {
 pub fn float<'py>(py: Python<'py>, v: f64) -> PyResult<Bound<'py, PyAny>> {
     // SAFETY: plain C API call with the GIL held.
     owned(py, unsafe { ffi::PyFloat_FromDouble(v) })
+}
+
+/// A bytes object holding a copy of `data`. A big one is made empty,
+/// advised for huge pages, then filled (see `fresh_memory`): the copy into
+/// fresh memory is where a big payload's load spends its time.
+#[inline]
+pub fn bytes<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    if data.len() < fresh_memory::HUGE_PAGE_THRESHOLD {
+        return Ok(PyBytes::new(py, data).into_any());
+    }
+    // SAFETY: C API calls with the GIL held; a bytes object made from NULL
+    // has `len` writable bytes, all of which are written before any Python
+    // code can see the object.
+    unsafe {
+        let obj = owned(
+            py,
+            ffi::PyBytes_FromStringAndSize(ptr::null(), data.len() as isize),
+        )?;
+        fill_fresh(ffi::PyBytes_AsString(obj.as_ptr()).cast(), data);
+        Ok(obj)
+    }
+}
+
+/// A bytearray holding a copy of `data`, made as `bytes` makes a big one.
+#[inline]
+pub fn bytearray<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    if data.len() < fresh_memory::HUGE_PAGE_THRESHOLD {
+        return Ok(PyByteArray::new(py, data).into_any());
+    }
+    // SAFETY: as in `bytes`, for a bytearray made from NULL.
+    unsafe {
+        let obj = owned(
+            py,
+            ffi::PyByteArray_FromStringAndSize(ptr::null(), data.len() as isize),
+        )?;
+        fill_fresh(ffi::PyByteArray_AsString(obj.as_ptr()).cast(), data);
+        Ok(obj)
+    }
+}
+
+/// Copy `data` into the fresh, unwritten buffer at `dst`.
+///
+/// # Safety
+/// `dst` must be valid for `data.len()` bytes of writes and not overlap `data`.
+unsafe fn fill_fresh(dst: *mut u8, data: &[u8]) {
+    fresh_memory::advise_huge_pages(dst, data.len());
+    // SAFETY: guaranteed by the caller.
+    unsafe { ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
 }
 
 /// INT/LONG text that is not a plain i64: `int(text, 0)`, as CPython does.
