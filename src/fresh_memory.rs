@@ -45,7 +45,10 @@ fn page_size() -> usize {
     *PAGE_SIZE.get_or_init(|| {
         // SAFETY: sysconf only reads a system constant.
         let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        usize::try_from(size).ok().filter(|s| s.is_power_of_two()).unwrap_or(4096)
+        usize::try_from(size)
+            .ok()
+            .filter(|s| s.is_power_of_two())
+            .unwrap_or(4096)
     })
 }
 

@@ -278,6 +278,47 @@ def test_colliding_and_distinct_strings_stay_correct():
         assert anypickle.loads(small) == {words[i]: words[-i - 1]}
 
 
+class Slotted:
+    __slots__ = ("adopted_slot_name", "other_slot_name")
+
+
+def test_attribute_names_interned_elsewhere_are_shared_from_then_on():
+    """BUILD interns attribute names; where the interned copy is another
+    object, the shared table keeps that copy for later loads."""
+    obj = Slotted()
+    obj.adopted_slot_name, obj.other_slot_name = 1, 2
+    plain = types.SimpleNamespace(**{"adopted_dict_key": 3})
+    # The names as data too: fresh str objects, never memoized with the keys.
+    names = ["".join(["adopted_", "slot_name"]), "".join(["adopted_", "dict_key"])]
+    # One pickle protocol only: once adopted, a string stays in the table
+    # until a colliding string replaces it.
+    built = pickle.dumps([obj, plain], 5)
+    data_only = pickle.dumps(names, 5)
+    before = anypickle.loads(data_only)
+    for _ in range(2):
+        loaded = anypickle.loads(built)
+        assert loaded[0].adopted_slot_name == 1 and loaded[1].adopted_dict_key == 3
+    after = anypickle.loads(data_only)
+    assert before == after == names == pickle.loads(data_only)
+    # Before any BUILD named them, the table held its own strings; then
+    # it hands out the interned ones.
+    assert [s is sys.intern(s) for s in before] == [False, False]
+    assert [s is sys.intern(s) for s in after] == [True, True]
+
+
+def test_data_strings_never_interned_stay_mortal():
+    """Only strings the interpreter interned anyway enter the table as
+    interned ones: a data string that no BUILD names is never interned."""
+    word = "".join(["never", "_interned_", "word"])
+    data = pickle.dumps([word, {"k": word}], 5)
+    for _ in range(3):
+        loaded = anypickle.loads(data)
+        assert loaded[0] == word
+    if hasattr(sys, "_is_interned"):  # 3.13+
+        assert not sys._is_interned(loaded[0])
+    assert sys.getrefcount(loaded[0]) < 10
+
+
 class NestedLoad:
     """Loading it loads another pickle from inside the first load."""
 

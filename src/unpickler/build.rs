@@ -129,6 +129,9 @@ pub struct BuildCache<'py> {
     /// The class of the instance BUILD met last, held so its address
     /// stays its own.
     class: Option<ClassFacts<'py>>,
+    /// Keys that interning replaced by another object, with that object
+    /// (at most `MAX_INTERNED_ELSEWHERE` of them).
+    interned_elsewhere: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>,
 }
 
 struct KeySlot<'py> {
@@ -148,6 +151,7 @@ struct ClassFacts<'py> {
 
 impl<'py> BuildCache<'py> {
     const KEY_SLOTS: usize = 16;
+    const MAX_INTERNED_ELSEWHERE: usize = 256;
 
     /// The slot for `key` (an exact str), filled with its interned copy.
     fn key_slot(&mut self, key: Bound<'py, PyAny>) -> PyResult<&mut KeySlot<'py>> {
@@ -164,6 +168,10 @@ impl<'py> BuildCache<'py> {
             // replaces it with a new reference to the interned copy.
             unsafe { ffi::PyUnicode_InternInPlace(&mut ptr) };
             let interned = owned(py, ptr)?;
+            if !interned.is(&key) && self.interned_elsewhere.len() < Self::MAX_INTERNED_ELSEWHERE {
+                self.interned_elsewhere
+                    .push((key.clone(), interned.clone()));
+            }
             self.keys[slot] = Some(KeySlot {
                 key,
                 interned,
@@ -171,6 +179,12 @@ impl<'py> BuildCache<'py> {
             });
         }
         Ok(self.keys[slot].as_mut().expect("filled above"))
+    }
+
+    /// The keys whose interned copy turned out to be another object, with
+    /// that copy (for the string table, see `StrCache::adopt_interned`).
+    pub fn interned_elsewhere(&self) -> &[(Bound<'py, PyAny>, Bound<'py, PyAny>)] {
+        &self.interned_elsewhere
     }
 
     /// Whether `inst` has the generic `__setattr__` and a real instance

@@ -643,6 +643,11 @@ impl<'py, 'a> Machine<'py, 'a> {
 
 impl Drop for Machine<'_, '_> {
     fn drop(&mut self) {
+        // Keys BUILD found interned under another object: later loads get
+        // the interned one from the string table.
+        for (key, interned) in self.build_cache.interned_elsewhere() {
+            self.strs.adopt_interned(key, interned);
+        }
         let mut stack = std::mem::take(&mut self.stack);
         // Dropping the items may run finalizers that load (and take the
         // spares): the stacks go back only once they are empty.
