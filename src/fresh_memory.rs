@@ -84,7 +84,7 @@ mod tests {
         let mut small = vec![7u8; 4096];
         advise_huge_pages(small.as_mut_ptr(), small.len());
         assert!(small.iter().all(|&b| b == 7));
-        let mut big = vec![0u8; HUGE_PAGE_THRESHOLD + BLOCK + 123];
+        let mut big = vec![0u8; HUGE_PAGE_THRESHOLD + (2 << 20) + 123];
         big[0] = 1;
         let last = big.len() - 1;
         big[last] = 2;
