@@ -11,11 +11,12 @@ everything written before each growth.
 
 from __future__ import annotations
 
+import io
 import pickle
 
-import pytest
-
 import anypickle
+import pytest
+from reader_support import MinimalIO, ShortReadRaw
 
 THRESHOLD = 8 << 20
 SIZES = [THRESHOLD - 1, THRESHOLD, THRESHOLD + 4097, (33 << 20) + 3]
@@ -82,3 +83,142 @@ def test_big_out_of_band_buffer_is_not_copied() -> None:
     assert view == data
     data[0] ^= 1
     assert view[0] == data[0]  # the same memory
+
+
+# ----------------------------------------------------------------------------- files
+# A payload of 1 MiB or more still in the file is read with the file's
+# `readinto` into a buffer of its own (src/unpickler/file_source.rs).
+
+LARGE = 1 << 20
+
+
+class KeepsViews(io.BytesIO):
+    """A file whose ``readinto`` keeps the memoryview it is handed."""
+
+    def __init__(self, data: bytes, keep_slice: bool) -> None:
+        super().__init__(data)
+        self.kept: list[memoryview] = []
+        self.keep_slice = keep_slice
+
+    def readinto(self, buffer):  # type: ignore[override]
+        n = super().readinto(buffer)
+        self.kept.append(buffer[:10] if self.keep_slice else buffer)
+        return n
+
+
+class ReadintoReturns(io.BytesIO):
+    """A file whose ``readinto`` fills the buffer but reports ``result``."""
+
+    def __init__(self, data: bytes, result: object) -> None:
+        super().__init__(data)
+        self.result = result
+
+    def readinto(self, buffer):  # type: ignore[override]
+        super().readinto(buffer)
+        return self.result
+
+
+def _file_kinds(tmp_path):
+    def real_file(data: bytes):
+        path = tmp_path / "big.pkl"
+        path.write_bytes(data)
+        return open(path, "rb")
+
+    return {
+        "bytesio": io.BytesIO,
+        "real-file": real_file,
+        "short-reads": lambda d: ShortReadRaw(d, 65536),
+        "buffered-short-reads": lambda d: io.BufferedReader(ShortReadRaw(d, 100_000), 4096),
+        "read-and-readline-only": MinimalIO,
+    }
+
+
+BIG_OBJECTS = {
+    "bytes": lambda: pattern(3 * LARGE + 17),
+    "bytearray": lambda: bytearray(pattern(2 * LARGE + 1, seed=1)),
+    "str": lambda: pattern(LARGE + 5, seed=2).decode("latin-1"),
+    "just-large": lambda: pattern(LARGE, seed=4),
+    "just-below": lambda: pattern(LARGE - 1, seed=6),
+    "mixed": lambda: [1, pattern(LARGE + 3), "x" * 100, bytearray(pattern(LARGE * 2, 7)), 2.5],
+}
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["bytesio", "real-file", "short-reads", "buffered-short-reads", "read-and-readline-only"],
+)
+@pytest.mark.parametrize("what", sorted(BIG_OBJECTS))
+def test_big_payloads_from_every_kind_of_file(kind, what, tmp_path) -> None:
+    obj = BIG_OBJECTS[what]()
+    blobs = [pickle.dumps(obj, p) for p in (2, 4, 5)] + [pickle.dumps("after", 5)]
+    f = _file_kinds(tmp_path)[kind](b"".join(blobs))
+    try:
+        for _ in blobs[:-1]:
+            loaded = anypickle.load(f)
+            assert type(loaded) is type(obj) and loaded == obj
+        # Exactly at the next pickle: nothing read past STOP.
+        assert anypickle.load(f) == "after"
+        with pytest.raises(EOFError):
+            anypickle.load(f)
+    finally:
+        if hasattr(f, "close"):
+            f.close()
+
+
+def _failure(load, data: bytes) -> tuple[type, str]:
+    with pytest.raises((pickle.UnpicklingError, EOFError)) as info:
+        load(data)
+    return type(info.value), str(info.value)
+
+
+def test_truncated_big_payload_fails_like_loads() -> None:
+    blob = pickle.dumps(pattern(3 * LARGE), 5)
+    for cut in (20, LARGE, LARGE + 1, 2 * LARGE + 7, len(blob) - 2, len(blob) - 1):
+        from_file = _failure(lambda d: anypickle.load(io.BytesIO(d)), blob[:cut])
+        assert from_file == _failure(anypickle.loads, blob[:cut])
+        if cut < len(blob) - 2:
+            assert from_file[0] is pickle.UnpicklingError and "truncated" in from_file[1]
+
+
+def test_error_after_a_big_payload_names_the_same_offset() -> None:
+    blob = pickle.dumps([pattern(2 * LARGE)], 5)
+    bad = blob[:-2] + b"\xff."  # an unknown opcode where APPENDS... was
+    with pytest.raises(pickle.UnpicklingError) as from_file:
+        anypickle.load(io.BytesIO(bad))
+    with pytest.raises(pickle.UnpicklingError) as from_bytes:
+        anypickle.loads(bad)
+    assert str(from_file.value) == str(from_bytes.value)
+    assert str(len(bad) - 2) in str(from_file.value)
+
+
+def test_a_lying_length_reads_no_more_than_the_file_holds() -> None:
+    # BINBYTES8 claiming 1 TiB, backed by 3 MiB: the buffer grows only as
+    # bytes arrive, so this fails as truncated without a huge allocation.
+    blob = b"\x80\x05\x8e" + (1 << 40).to_bytes(8, "little") + pattern(3 * LARGE)
+    with pytest.raises(pickle.UnpicklingError, match="truncated"):
+        anypickle.load(io.BytesIO(blob))
+
+
+@pytest.mark.parametrize("keep_slice", [False, True])
+def test_a_file_keeping_the_buffer_cannot_make_it_move(keep_slice) -> None:
+    """The payload's buffer is never resized or freed under a view the file
+    kept: a payload that needs the buffer to grow fails with BufferError; one
+    read in a single call loads, and the kept views stay usable."""
+    small = pattern(LARGE, seed=8)  # read with one readinto call
+    f = KeepsViews(pickle.dumps(small, 5), keep_slice)
+    assert anypickle.load(f) == small
+    big = pattern(4 * LARGE, seed=9)  # the buffer would grow after one call
+    g = KeepsViews(pickle.dumps(big, 5), keep_slice)
+    with pytest.raises(BufferError):
+        anypickle.load(g)
+    for view in f.kept + g.kept:
+        assert bytes(view) == bytes(view)  # still backed by live memory
+
+
+@pytest.mark.parametrize(
+    "result, error",
+    [(-1, ValueError), (10**9, ValueError), (None, TypeError), ("3", TypeError)],
+)
+def test_readinto_returning_nonsense_is_an_error(result, error) -> None:
+    with pytest.raises(error, match="readinto"):
+        anypickle.load(ReadintoReturns(pickle.dumps(pattern(2 * LARGE), 5), result))

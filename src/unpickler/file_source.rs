@@ -9,15 +9,25 @@
 //! A length in the stream is a claim: large reads are done in chunks that
 //! grow as data actually arrives, so a lying length costs at most the size
 //! of the file.
+//!
+//! A big payload (a `bytes` or `str` of a megabyte or more) still in the
+//! file is read, as CPython reads it, with the file's `readinto` when it
+//! has one: straight into a bytearray of the payload's own, which the
+//! reader then copies into the object it builds, instead of through `read`'s
+//! bytes objects and this buffer (two copies more). Its range starts at
+//! `LARGE_BASE`, past any offset of the buffer.
 
 use std::ops::Range;
 
 use anypickle_parser::Source;
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyNotImplementedError, PyTypeError};
+use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyByteArray, PyBytes, PySlice};
+
+use crate::fresh_memory;
 
 /// How much to look ahead with `peek`.
 const PREFETCH: usize = 8192 * 16;
@@ -25,11 +35,20 @@ const PREFETCH: usize = 8192 * 16;
 const FIRST_CHUNK: usize = 1 << 20;
 /// Drop consumed bytes from the buffer once this many have piled up.
 const COMPACT_AT: usize = 1 << 16;
+/// Payloads this long or longer, not yet in the buffer, are read into a
+/// buffer of their own when the file has `readinto`.
+const LARGE_TAKE: usize = 1 << 20;
+/// Where the ranges of such a payload start (no buffer offset gets there:
+/// `LARGE_BASE + n` fits a usize for every `n <= isize::MAX`).
+const LARGE_BASE: usize = usize::MAX / 2;
 
 pub struct FileSource<'py> {
     read: Bound<'py, PyAny>,
     readline: Bound<'py, PyAny>,
     peek: Option<Bound<'py, PyAny>>,
+    readinto: Option<Bound<'py, PyAny>>,
+    /// The big payload of the current opcode, read by `take_large`.
+    large: Option<Bound<'py, PyByteArray>>,
     buf: Vec<u8>,
     /// Next unread byte in `buf`.
     pos: usize,
@@ -54,6 +73,8 @@ impl<'py> FileSource<'py> {
             read,
             readline,
             peek: file.getattr_opt(intern!(py, "peek"))?,
+            readinto: file.getattr_opt(intern!(py, "readinto"))?,
+            large: None,
             buf: Vec::new(),
             pos: 0,
             file_pos: 0,
@@ -141,6 +162,68 @@ impl<'py> FileSource<'py> {
         }
     }
 
+    /// `n` bytes, of which fewer than `n` are buffered, read with
+    /// `readinto` into a bytearray of their own that grows (from what is
+    /// buffered plus `FIRST_CHUNK`, doubling) as the bytes arrive. The
+    /// bytearray is resized only while nothing else holds a view of it: a
+    /// file that keeps the memoryview it was given makes the next resize
+    /// fail with BufferError instead of writing into freed memory.
+    fn take_large(
+        &mut self,
+        readinto: &Bound<'py, PyAny>,
+        n: usize,
+    ) -> PyResult<Option<Range<usize>>> {
+        let py = readinto.py();
+        // Unread buffered bytes are then all consumed from the file.
+        self.sync()?;
+        let have = self.buf.len() - self.pos;
+        let mut cap = n.min(have + FIRST_CHUNK);
+        let target = new_bytearray(py, cap)?;
+        // SAFETY: the bytearray has `cap >= have` bytes and is ours alone.
+        unsafe {
+            let dst = ffi::PyByteArray_AsString(target.as_ptr()).cast::<u8>();
+            std::ptr::copy_nonoverlapping(self.buf.as_ptr().add(self.pos), dst, have);
+        }
+        self.pos = self.buf.len();
+        let mut filled = have;
+        while filled < n {
+            if filled == cap {
+                cap = n.min(cap.saturating_mul(2));
+                target.resize(cap)?;
+                advise(&target);
+            }
+            let view = pyo3::types::PyMemoryView::from(target.as_any())?.get_item(PySlice::new(
+                py,
+                filled as isize,
+                cap as isize,
+                1,
+            ))?;
+            let got = readinto.call1((&view,))?;
+            let got: isize = got.extract().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "readinto() returned {}, not an int",
+                    got.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })?;
+            if got < 0 || got as usize > cap - filled {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "readinto() returned {got} for a buffer of {} bytes",
+                    cap - filled
+                )));
+            }
+            if got == 0 {
+                return Ok(None); // the file ended first: truncated
+            }
+            filled += got as usize;
+        }
+        self.base += (n - have) as u64;
+        self.large = Some(target);
+        Ok(Some(LARGE_BASE..LARGE_BASE + n))
+    }
+
     /// Consume, from the file, every byte the parser used (call after STOP).
     pub fn finish(&mut self) -> PyResult<()> {
         self.sync()
@@ -151,6 +234,7 @@ impl Source for FileSource<'_> {
     type Error = PyErr;
 
     fn begin_op(&mut self) -> PyResult<()> {
+        self.large = None;
         if self.pos >= COMPACT_AT || (self.pos == self.buf.len() && self.pos > 0) {
             if self.pos > self.file_pos {
                 self.sync()?;
@@ -178,6 +262,11 @@ impl Source for FileSource<'_> {
     }
 
     fn take(&mut self, n: usize) -> PyResult<Option<Range<usize>>> {
+        if n >= LARGE_TAKE && self.buf.len() - self.pos < n {
+            if let Some(readinto) = self.readinto.clone() {
+                return self.take_large(&readinto, n);
+            }
+        }
         if !self.ensure(n)? {
             return Ok(None);
         }
@@ -216,11 +305,45 @@ impl Source for FileSource<'_> {
         }
     }
 
-    fn data(&self) -> &[u8] {
-        &self.buf
+    fn bytes(&self, range: Range<usize>) -> &[u8] {
+        if range.start < LARGE_BASE {
+            return &self.buf[range];
+        }
+        let large = self
+            .large
+            .as_ref()
+            .expect("a large range belongs to the current opcode");
+        // SAFETY: the bytearray is held by `self` and is not resized while
+        // the returned slice (borrowing `self`) lives; `take_large` filled
+        // its first `range.end - LARGE_BASE` bytes.
+        let all = unsafe { large.as_bytes() };
+        &all[range.start - LARGE_BASE..range.end - LARGE_BASE]
     }
 
     fn offset(&self) -> u64 {
         self.base + self.pos as u64
     }
+}
+
+/// A bytearray of `len` bytes, not initialized (they are all written before
+/// the reader reads them), advised for huge pages when big.
+fn new_bytearray(py: Python<'_>, len: usize) -> PyResult<Bound<'_, PyByteArray>> {
+    // SAFETY: a bytearray made from NULL has `len` writable bytes; its
+    // content is written by the copy and `readinto` before it is read.
+    let target = unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyByteArray_FromStringAndSize(std::ptr::null(), len as ffi::Py_ssize_t),
+        )?
+        .cast_into_unchecked::<PyByteArray>()
+    };
+    advise(&target);
+    Ok(target)
+}
+
+/// Advise a bytearray's buffer for huge pages (see `fresh_memory`).
+fn advise(target: &Bound<'_, PyByteArray>) {
+    // SAFETY: the data pointer and length of a live bytearray.
+    let data = unsafe { ffi::PyByteArray_AsString(target.as_ptr()) }.cast::<u8>();
+    fresh_memory::advise_huge_pages(data, target.len());
 }

@@ -118,7 +118,7 @@ impl<S: Source> Parser<S> {
     fn array<const N: usize>(&mut self) -> Result<[u8; N], S::Error> {
         let range = self.take(N)?;
         let mut out = [0u8; N];
-        out.copy_from_slice(&self.source.data()[range]);
+        out.copy_from_slice(self.source.bytes(range));
         Ok(out)
     }
 
@@ -164,7 +164,7 @@ impl<S: Source> Parser<S> {
     }
 
     fn bytes(&self, range: Range<usize>) -> &[u8] {
-        &self.source.data()[range]
+        self.source.bytes(range)
     }
 
     fn bad_value<T>(&self, msg: impl Into<String>) -> Result<T, S::Error> {
@@ -412,9 +412,10 @@ impl<S: Source> Parser<S> {
                 self.check_text(m.clone(), ascii)?;
                 let n = self.name_line()?;
                 self.check_text(n.clone(), ascii)?;
-                let data = self.source.data();
+                let source = &self.source;
                 // Checked just above; `from_utf8` cannot fail here.
-                let text = |r: Range<usize>| std::str::from_utf8(&data[r]).unwrap_or_default();
+                let text =
+                    |r: Range<usize>| std::str::from_utf8(source.bytes(r)).unwrap_or_default();
                 let (module, name) = (text(m), text(n));
                 if ascii {
                     Op::Inst { module, name }
@@ -428,7 +429,7 @@ impl<S: Source> Parser<S> {
 
     /// Check that a text line is UTF-8 (or ASCII), naming the first bad byte.
     fn check_text(&self, range: Range<usize>, ascii: bool) -> Result<(), S::Error> {
-        let bytes = &self.source.data()[range];
+        let bytes = self.source.bytes(range);
         let bad = if ascii {
             bytes
                 .iter()

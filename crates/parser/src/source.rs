@@ -1,10 +1,12 @@
 //! Where the parser's bytes come from.
 //!
-//! The parser asks a [`Source`] for bytes and gets back *ranges* into
-//! [`Source::data`], so that a source may grow its buffer while one opcode is
-//! being parsed (a file read). A source only drops bytes in
+//! The parser asks a [`Source`] for bytes and gets back *ranges*, which
+//! [`Source::bytes`] resolves, so that a source may grow its buffer while one
+//! opcode is being parsed (a file read). A source only drops bytes in
 //! [`Source::begin_op`], between opcodes, so every range handed out for the
-//! current opcode stays valid until the next one starts.
+//! current opcode stays valid until the next one starts. A range need not
+//! index one buffer: a file source reads a big payload into a buffer of its
+//! own and hands out a range only it can resolve.
 
 use std::convert::Infallible;
 use std::ops::Range;
@@ -34,8 +36,8 @@ pub trait Source {
     /// announced); `false` if the input ends first.
     fn fill(&mut self, n: u64) -> Result<bool, Self::Error>;
 
-    /// The buffer the ranges index into.
-    fn data(&self) -> &[u8];
+    /// The bytes of a range handed out for the current opcode.
+    fn bytes(&self, range: Range<usize>) -> &[u8];
 
     /// Offset of the next unread byte from the start of the pickle.
     fn offset(&self) -> u64;
@@ -98,8 +100,8 @@ impl Source for SliceSource<'_> {
     }
 
     #[inline(always)]
-    fn data(&self) -> &[u8] {
-        self.data
+    fn bytes(&self, range: Range<usize>) -> &[u8] {
+        &self.data[range]
     }
 
     #[inline(always)]
