@@ -18,6 +18,10 @@
 const EMPTY: usize = 0;
 /// Capacity of the first allocation (a power of two).
 const MIN_CAPACITY: usize = 16;
+/// Slots tried one after another before the probe starts jumping.
+const LINEAR_PROBES: usize = 4;
+/// How fast the perturbation hands its higher bits to the probe.
+const PERTURB_SHIFT: u32 = 5;
 
 #[derive(Clone, Copy)]
 struct Slot {
@@ -46,18 +50,35 @@ impl PtrTable {
         ((key >> 4) ^ (key >> 24)) & (self.slots.len() - 1)
     }
 
+    /// The probe sequence of `key`: its home slot, the next few, then jumps
+    /// that soon depend on every bit of the key and, once the perturbation
+    /// is spent, run through every slot (`i -> 5 i + 1` has full period
+    /// modulo a power of two).
+    #[inline(always)]
+    fn probes(&self, key: usize) -> impl Iterator<Item = usize> {
+        let mask = self.slots.len() - 1;
+        let home = self.home(key);
+        let mut i = home + LINEAR_PROBES - 1;
+        let mut perturb = key >> 4;
+        (0..LINEAR_PROBES)
+            .map(move |k| (home + k) & mask)
+            .chain(std::iter::from_fn(move || {
+                i = i.wrapping_mul(5).wrapping_add(1).wrapping_add(perturb);
+                perturb >>= PERTURB_SHIFT;
+                Some(i & mask)
+            }))
+    }
+
     /// The slot holding `key`, or the empty slot where it would go.
     #[inline(always)]
     fn find(&self, key: usize) -> usize {
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(key);
-        loop {
+        for i in self.probes(key) {
             let k = self.slots[i].key;
             if k == key || k == EMPTY {
                 return i;
             }
-            i = (i + 1) & mask;
         }
+        unreachable!("a probe sequence never ends")
     }
 
     /// Number of keys.
@@ -128,20 +149,20 @@ impl PtrTable {
     }
 
     /// Empty the slot of `key`; false if it is not found. Slots emptied
-    /// before may now sit in the key's probe run, so the search steps over
-    /// empty slots instead of stopping at them (bounded by the capacity).
+    /// before may now lie on the key's probe sequence, so the search steps
+    /// over empty slots instead of stopping at them; it gives up after the
+    /// perturbation is spent and every slot had its turn.
     fn vacate(&mut self, key: usize) -> bool {
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(key);
-        for _ in 0..self.slots.len() {
-            if self.slots[i].key == key {
-                self.slots[i] = VACANT;
-                self.len -= 1;
-                return true;
-            }
-            i = (i + 1) & mask;
+        let bound = self.slots.len() + LINEAR_PROBES + (usize::BITS / PERTURB_SHIFT + 1) as usize;
+        let found = self
+            .probes(key)
+            .take(bound)
+            .find(|&i| self.slots[i].key == key);
+        if let Some(i) = found {
+            self.slots[i] = VACANT;
+            self.len -= 1;
         }
-        false
+        found.is_some()
     }
 }
 
@@ -176,6 +197,43 @@ mod tests {
         }
         assert_eq!(t.get(0x10_0008), None);
         assert!(t.capacity() >= 2 * keys.len());
+    }
+
+    /// Where `key` sits along its probe sequence (0: its home slot).
+    fn probe_position(t: &PtrTable, key: usize) -> usize {
+        t.probes(key)
+            .position(|i| t.slots[i].key == key)
+            .expect("a key of the table")
+    }
+
+    #[test]
+    fn blocks_wrapping_onto_the_same_slots_probe_briefly() {
+        // Two dense blocks of objects 16 bytes apart whose homes coincide
+        // (one table span apart, same bits 24..): linear probing walked a
+        // run as long as a block for every key of the second one.
+        let mut t = PtrTable::default();
+        let n = 30_000usize;
+        let base = 0x7f00_0000_0000usize;
+        for (v, k) in (0..n).map(|i| base + i * 16).enumerate() {
+            t.insert(k, v);
+        }
+        // One span of the table the two blocks end in (2n keys, load <= 1/2).
+        let slots = (2 * n + 1).next_power_of_two() * 2;
+        let second: Vec<usize> = (0..n).map(|i| base + slots * 16 + i * 16).collect();
+        for (v, &k) in second.iter().enumerate() {
+            t.insert(k, n + v);
+        }
+        assert_eq!(t.capacity(), slots);
+        let worst = second.iter().map(|&k| probe_position(&t, k)).max().unwrap();
+        let mean = second.iter().map(|&k| probe_position(&t, k)).sum::<usize>() as f64 / n as f64;
+        assert!(worst < 200 && mean < 8.0, "worst {worst}, mean {mean}");
+        for (v, &k) in second.iter().enumerate() {
+            assert_eq!(t.get(k), Some(n + v));
+        }
+        let all: Vec<usize> = (0..n).map(|i| base + i * 16).chain(second).collect();
+        t.clear(all.into_iter());
+        assert_eq!(t.len(), 0);
+        assert!(t.slots.iter().all(|s| s.key == EMPTY));
     }
 
     #[test]
