@@ -39,6 +39,20 @@ pub fn advise_huge_pages(ptr: *mut u8, len: usize) {
     advise(start as *mut c_void, end - start);
 }
 
+/// A copy of `data` in a new vector, advised (when big) before the copy.
+pub fn copy_to_vec(data: &[u8]) -> Vec<u8> {
+    let mut copy = Vec::with_capacity(data.len());
+    advise_huge_pages(copy.as_mut_ptr(), data.len());
+    // SAFETY: the vector has room for `data.len()` bytes, all written by
+    // the copy before the length is set; a new allocation cannot overlap
+    // `data`.
+    unsafe {
+        std::ptr::copy_nonoverlapping(data.as_ptr(), copy.as_mut_ptr(), data.len());
+        copy.set_len(data.len());
+    }
+    copy
+}
+
 #[cfg(target_os = "linux")]
 fn page_size() -> usize {
     static PAGE_SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
@@ -91,5 +105,20 @@ mod tests {
         advise_huge_pages(big.as_mut_ptr().wrapping_add(1), big.len() - 1);
         assert_eq!((big[0], big[last]), (1, 2));
         assert!(big[1..last].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn copies_are_exact_at_every_size() {
+        for len in [
+            0,
+            1,
+            4095,
+            4096,
+            HUGE_PAGE_THRESHOLD - 1,
+            HUGE_PAGE_THRESHOLD + 4097,
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            assert_eq!(copy_to_vec(&data), data, "length {len}");
+        }
     }
 }

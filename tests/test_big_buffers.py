@@ -222,3 +222,33 @@ def test_a_file_keeping_the_buffer_cannot_make_it_move(keep_slice) -> None:
 def test_readinto_returning_nonsense_is_an_error(result, error) -> None:
     with pytest.raises(error, match="readinto"):
         anypickle.load(ReadintoReturns(pickle.dumps(pattern(2 * LARGE), 5), result))
+
+
+@pytest.mark.parametrize("wrap", [bytearray, memoryview, lambda b: memoryview(bytearray(b))])
+def test_big_pickles_from_other_buffers_are_copied_exactly(wrap) -> None:
+    """A pickle in a buffer other than bytes is copied once (into fresh
+    memory advised when big) before parsing; the copy must be exact."""
+    obj = [pattern(THRESHOLD + 4097, seed=11), "tail", bytearray(pattern(LARGE, seed=12))]
+    blob = pickle.dumps(obj, 5)
+    assert anypickle.loads(wrap(blob)) == obj
+    # A pickle that mutates its own (copied) input while loading cannot
+    # change what is read next.
+    source = bytearray(pickle.dumps([pattern(THRESHOLD, seed=13), ClearsBuffer(), 7], 5))
+    ClearsBuffer.target = source
+    loaded = anypickle.loads(source)
+    assert loaded[0] == pattern(THRESHOLD, seed=13) and loaded[2] == 7
+    assert not any(source)
+
+
+class ClearsBuffer:
+    """Unpickling it zeroes the buffer the pickle is being loaded from."""
+
+    target: bytearray | None = None
+
+    def __reduce__(self):
+        return _clear_target, ()
+
+
+def _clear_target() -> None:
+    assert ClearsBuffer.target is not None
+    ClearsBuffer.target[:] = bytes(len(ClearsBuffer.target))

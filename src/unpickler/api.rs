@@ -20,6 +20,7 @@ use super::file_source::FileSource;
 use super::machine::{Config, Machine};
 use super::memo::{Memo, StoredMemo};
 use super::objects::{self, Py2Strings};
+use crate::fresh_memory;
 
 /// Whether loading pauses the cyclic GC when the caller does not say.
 ///
@@ -210,7 +211,11 @@ fn load_data<'py>(
             "memoryview: underlying buffer is not C-contiguous",
         ));
     }
-    let copy = buffer.to_vec(py)?;
+    // SAFETY: the buffer is C-contiguous (checked above) and held until the
+    // copy is made; no Python code runs while it is read.
+    let view =
+        unsafe { std::slice::from_raw_parts(buffer.buf_ptr().cast::<u8>(), buffer.len_bytes()) };
+    let copy = fresh_memory::copy_to_vec(view);
     run_plain(py, SliceSource::new(&copy), options).map(|(v, _)| v)
 }
 
