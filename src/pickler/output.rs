@@ -101,7 +101,6 @@ impl Output {
         // SAFETY: `buffer` is a live bytes object.
         self.data = unsafe { ffi::PyBytes_AsString(self.buffer) } as *mut u8;
         self.cap = size;
-        self.advise_grown();
         Ok(())
     }
 
@@ -112,7 +111,9 @@ impl Output {
             return Err(PyMemoryError::new_err("pickle output too large"));
         }
         if !self.buffer.is_null() {
-            return self.resize(new_cap);
+            self.resize(new_cap)?;
+            self.advise_grown();
+            return Ok(());
         }
         // Leave the scratch buffer for a heap bytes object.
         // SAFETY: the GIL is held whenever an Output exists; a null result
