@@ -27,7 +27,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PySlice};
 
-use crate::fresh_memory;
+use super::objects;
 
 /// How much to look ahead with `peek`.
 const PREFETCH: usize = 8192 * 16;
@@ -94,10 +94,7 @@ impl<'py> FileSource<'py> {
         let buffer = PyBuffer::<u8>::get(&data).map_err(|_| {
             PyTypeError::new_err(format!(
                 "a bytes-like object is required, not '{}' (from {what}())",
-                data.get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
+                objects::type_name(&data)
             ))
         })?;
         let v = buffer.to_vec(data.py())?;
@@ -178,7 +175,9 @@ impl<'py> FileSource<'py> {
         self.sync()?;
         let have = self.buf.len() - self.pos;
         let mut cap = n.min(have + FIRST_CHUNK);
-        let target = new_bytearray(py, cap)?;
+        // SAFETY: its first `have` bytes are copied in below, the rest are
+        // written by `readinto` (`bytes` reads only the `filled` part).
+        let target = unsafe { objects::unwritten_bytearray(py, cap)? };
         // SAFETY: the bytearray has `cap >= have` bytes and is ours alone.
         unsafe {
             let dst = ffi::PyByteArray_AsString(target.as_ptr()).cast::<u8>();
@@ -190,7 +189,7 @@ impl<'py> FileSource<'py> {
             if filled == cap {
                 cap = n.min(cap.saturating_mul(2));
                 target.resize(cap)?;
-                advise(&target);
+                objects::advise_bytearray(&target);
             }
             let view = pyo3::types::PyMemoryView::from(target.as_any())?.get_item(PySlice::new(
                 py,
@@ -202,10 +201,7 @@ impl<'py> FileSource<'py> {
             let got: isize = got.extract().map_err(|_| {
                 PyTypeError::new_err(format!(
                     "readinto() returned {}, not an int",
-                    got.get_type()
-                        .name()
-                        .map(|n| n.to_string())
-                        .unwrap_or_default()
+                    objects::type_name(&got)
                 ))
             })?;
             if got < 0 || got as usize > cap - filled {
@@ -323,27 +319,4 @@ impl Source for FileSource<'_> {
     fn offset(&self) -> u64 {
         self.base + self.pos as u64
     }
-}
-
-/// A bytearray of `len` bytes, not initialized (they are all written before
-/// the reader reads them), advised for huge pages when big.
-fn new_bytearray(py: Python<'_>, len: usize) -> PyResult<Bound<'_, PyByteArray>> {
-    // SAFETY: a bytearray made from NULL has `len` writable bytes; its
-    // content is written by the copy and `readinto` before it is read.
-    let target = unsafe {
-        Bound::from_owned_ptr_or_err(
-            py,
-            ffi::PyByteArray_FromStringAndSize(std::ptr::null(), len as ffi::Py_ssize_t),
-        )?
-        .cast_into_unchecked::<PyByteArray>()
-    };
-    advise(&target);
-    Ok(target)
-}
-
-/// Advise a bytearray's buffer for huge pages (see `fresh_memory`).
-fn advise(target: &Bound<'_, PyByteArray>) {
-    // SAFETY: the data pointer and length of a live bytearray.
-    let data = unsafe { ffi::PyByteArray_AsString(target.as_ptr()) }.cast::<u8>();
-    fresh_memory::advise_huge_pages(data, target.len());
 }

@@ -95,15 +95,44 @@ pub fn bytearray<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny
     if data.len() < fresh_memory::HUGE_PAGE_THRESHOLD {
         return Ok(PyByteArray::new(py, data).into_any());
     }
-    // SAFETY: as in `bytes`, for a bytearray made from NULL.
+    // SAFETY: the copy writes every byte before the bytearray is returned;
+    // the new allocation cannot overlap `data`.
     unsafe {
-        let obj = owned(
-            py,
-            ffi::PyByteArray_FromStringAndSize(ptr::null(), data.len() as isize),
-        )?;
-        fill_fresh(ffi::PyByteArray_AsString(obj.as_ptr()).cast(), data);
-        Ok(obj)
+        let obj = unwritten_bytearray(py, data.len())?;
+        let dst = ffi::PyByteArray_AsString(obj.as_ptr()).cast::<u8>();
+        ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
+        Ok(obj.into_any())
     }
+}
+
+/// A bytearray of `len` bytes that are not written yet, advised for huge
+/// pages when big (see `fresh_memory`).
+///
+/// # Safety
+/// Every byte must be written before the bytearray is read, by Rust or by
+/// Python code it is handed to (other than code given it to fill it).
+pub(super) unsafe fn unwritten_bytearray(
+    py: Python<'_>,
+    len: usize,
+) -> PyResult<Bound<'_, PyByteArray>> {
+    // SAFETY: a bytearray made from NULL has `len` writable bytes; the
+    // caller writes them before they are read.
+    let obj = unsafe {
+        owned(
+            py,
+            ffi::PyByteArray_FromStringAndSize(ptr::null(), len as isize),
+        )?
+        .cast_into_unchecked::<PyByteArray>()
+    };
+    advise_bytearray(&obj);
+    Ok(obj)
+}
+
+/// Advise a bytearray's buffer for huge pages, as a fresh or just grown one.
+pub(super) fn advise_bytearray(obj: &Bound<'_, PyByteArray>) {
+    // SAFETY: the data pointer and length of a live bytearray.
+    let data = unsafe { ffi::PyByteArray_AsString(obj.as_ptr()) }.cast::<u8>();
+    fresh_memory::advise_huge_pages(data, obj.len());
 }
 
 /// Copy `data` into the fresh, unwritten buffer at `dst`.
@@ -495,7 +524,7 @@ pub fn extension<'py>(
     Ok(obj)
 }
 
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
+pub(super) fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()
         .name()
         .map(|n| n.to_string())
