@@ -282,6 +282,12 @@ impl<'py> Writer<'py, '_> {
     pub(super) fn save_str(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
         // SAFETY: `obj` is an exact str.
         let s = unsafe { obj.cast_unchecked::<PyString>() };
+        if self.proto >= 4 {
+            if let Some(ascii) = short_ascii(s) {
+                self.out.write_short_payload(SHORT_BINUNICODE, ascii)?;
+                return self.memo_put(obj);
+            }
+        }
         if self.bin {
             let text = StrData::of(s);
             let size = text.utf8_len();
@@ -333,7 +339,8 @@ impl<'py> Writer<'py, '_> {
             return self.out.write_header_and_payload(header, data);
         }
         self.out.commit_frame();
-        let framing = std::mem::replace(&mut self.out.framing, false);
+        let framing = self.out.framing();
+        self.out.set_framing(false);
         self.out.write(header)?;
         if let Some(write) = self.file_write.clone() {
             self.flush_to_file()?; // (enters pending memo entries first)
@@ -344,7 +351,7 @@ impl<'py> Writer<'py, '_> {
         } else {
             self.out.write(data)?;
         }
-        self.out.framing = framing;
+        self.out.set_framing(framing);
         Ok(())
     }
 }
@@ -401,6 +408,28 @@ fn latin1_decode<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyStr
             ),
         )
         .map(|o| o.cast_into_unchecked::<PyString>())
+    }
+}
+
+/// The text of a compact ASCII str of at most 255 characters (the commonest
+/// str, written as SHORT_BINUNICODE without `StrData`'s case analysis).
+#[inline(always)]
+fn short_ascii<'a>(s: &'a Bound<'_, PyString>) -> Option<&'a [u8]> {
+    let p = s.as_ptr();
+    // SAFETY: `s` is a live str; a compact ASCII str is always ready, and
+    // its data is `length` bytes, alive as long as the str.
+    unsafe {
+        if ffi::PyUnicode_IS_COMPACT_ASCII(p) == 0 {
+            return None;
+        }
+        let n = ffi::PyUnicode_GET_LENGTH(p) as usize;
+        if n > 0xff {
+            return None;
+        }
+        Some(std::slice::from_raw_parts(
+            ffi::PyUnicode_DATA(p) as *const u8,
+            n,
+        ))
     }
 }
 

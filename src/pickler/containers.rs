@@ -14,6 +14,15 @@ use pyo3::types::{PyList, PySet, PyTuple};
 use super::writer::{builtin_type, is_unshared_item, type_of, PathStep, Writer};
 use crate::opcodes::*;
 
+/// The number of items of `dict`, a dict or an instance of a subclass
+/// (CPython's `PyDict_GET_SIZE`, read inline instead of through a call).
+#[inline(always)]
+fn dict_len(dict: &Bound<'_, PyAny>) -> ffi::Py_ssize_t {
+    // SAFETY: every caller passes a live dict (checked by its caller); the
+    // object of a dict subclass starts with a `PyDictObject` too.
+    unsafe { (*(dict.as_ptr() as *const ffi::PyDictObject)).ma_used }
+}
+
 impl<'py> Writer<'py, '_> {
     pub(super) fn save_tuple(&mut self, t: &Bound<'py, PyTuple>) -> PyResult<()> {
         let len = t.len();
@@ -190,8 +199,7 @@ impl<'py> Writer<'py, '_> {
         if memoize {
             self.memo_put(obj)?;
         }
-        // SAFETY: the caller checked that `obj` is a dict.
-        if unsafe { ffi::PyDict_Size(obj.as_ptr()) } == 0 {
+        if dict_len(obj) == 0 {
             return Ok(());
         }
         if type_of(obj) == builtin_type!(PyDict_Type) {
@@ -237,8 +245,7 @@ impl<'py> Writer<'py, '_> {
     }
 
     fn batch_dict_exact(&mut self, dict: &Bound<'py, PyAny>) -> PyResult<()> {
-        // SAFETY: `dict` is an exact dict.
-        let dict_size = unsafe { ffi::PyDict_Size(dict.as_ptr()) };
+        let dict_size = dict_len(dict);
         let mut pos: ffi::Py_ssize_t = 0;
         if dict_size == 1 {
             if let Some((k, v)) = self.dict_next(dict, &mut pos) {
@@ -266,8 +273,7 @@ impl<'py> Writer<'py, '_> {
                 }
             }
             self.out.byte(SETITEMS)?;
-            // SAFETY: as above.
-            if unsafe { ffi::PyDict_Size(dict.as_ptr()) } != dict_size {
+            if dict_len(dict) != dict_size {
                 return Err(PyRuntimeError::new_err(
                     "dictionary changed size during iteration",
                 ));
@@ -283,16 +289,14 @@ impl<'py> Writer<'py, '_> {
     /// exact dict walking the table directly gives the same pairs without
     /// the items iterator's cached tuple holding extra references.
     fn setitem_dict_exact(&mut self, dict: &Bound<'py, PyAny>) -> PyResult<()> {
-        // SAFETY: `dict` is an exact dict.
-        let dict_size = unsafe { ffi::PyDict_Size(dict.as_ptr()) };
+        let dict_size = dict_len(dict);
         let mut pos: ffi::Py_ssize_t = 0;
         while let Some((k, v)) = self.dict_next(dict, &mut pos) {
             self.save(&k, false)?;
             self.save(&v, false)
                 .map_err(|e| self.at(e, PathStep::Key(k)))?;
             self.out.byte(SETITEM)?;
-            // SAFETY: as above.
-            if unsafe { ffi::PyDict_Size(dict.as_ptr()) } != dict_size {
+            if dict_len(dict) != dict_size {
                 return Err(PyRuntimeError::new_err(
                     "dictionary changed size during iteration",
                 ));

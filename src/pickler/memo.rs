@@ -22,7 +22,7 @@ pub struct Memo {
 
 impl Memo {
     /// The memo index of `obj`, if it was memoized.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, obj: &Bound<'_, PyAny>) -> Option<usize> {
         self.index.get(obj.as_ptr() as usize)
     }

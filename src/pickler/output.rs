@@ -48,16 +48,25 @@ pub struct Output {
     /// Null while the pickle fits in `scratch`; then a bytes object of size
     /// `cap`, referenced only by us until `finish`.
     buffer: *mut ffi::PyObject,
-    /// The data of `buffer` (meaningless while `buffer` is null).
+    /// Where byte 0 of the output lives: the scratch buffer's data, or the
+    /// bytes object's (kept here so that a write does not choose between them).
     data: *mut u8,
     /// Initialized memory of `SCRATCH_CAPACITY` bytes (its `len`).
     scratch: Vec<u8>,
     len: usize,
     cap: usize,
+    /// A write of `n` bytes takes the fast path while `len + n <= room_end`:
+    /// `room_end` is `cap`, or 0 while a frame must be opened before the
+    /// next byte. One comparison per write thus covers both the room check
+    /// and the lazy opening of frames.
+    room_end: usize,
     /// True while protocol-4 framing is on (toggled off around big payloads).
-    pub framing: bool,
+    framing: bool,
     /// Offset of the open frame's header, if a frame is open.
     frame_start: Option<usize>,
+    /// The `len` at which the open frame is full (`usize::MAX` while none
+    /// is open): `frame_is_full` runs at every opcode boundary.
+    frame_full_at: usize,
 }
 
 impl Output {
@@ -66,25 +75,50 @@ impl Output {
         if scratch.len() != SCRATCH_CAPACITY {
             scratch = vec![0; SCRATCH_CAPACITY];
         }
+        // (Moving the vector below does not move its heap data.)
+        let data = scratch.as_mut_ptr();
         Output {
             buffer: std::ptr::null_mut(),
-            data: std::ptr::null_mut(),
+            data,
             scratch,
             len: 0,
             cap: SCRATCH_CAPACITY,
+            room_end: SCRATCH_CAPACITY,
             framing: false,
             frame_start: None,
+            frame_full_at: usize::MAX,
         }
     }
 
-    /// Where byte 0 of the output currently lives.
-    #[inline(always)]
-    fn base(&mut self) -> *mut u8 {
-        if self.buffer.is_null() {
-            self.scratch.as_mut_ptr()
+    /// Whether protocol-4 framing is on.
+    pub fn framing(&self) -> bool {
+        self.framing
+    }
+
+    /// Turn framing on or off (a frame already open stays open).
+    pub fn set_framing(&mut self, on: bool) {
+        self.framing = on;
+        self.update_room_end();
+    }
+
+    /// Re-derive `room_end` after `cap`, `framing` or the open frame changed.
+    #[inline]
+    fn update_room_end(&mut self) {
+        self.room_end = if self.framing && self.frame_start.is_none() {
+            0
         } else {
-            self.data
-        }
+            self.cap
+        };
+    }
+
+    /// Back to the (empty) scratch buffer, after the bytes object was handed
+    /// out or lost.
+    fn reset_to_scratch(&mut self) {
+        self.buffer = std::ptr::null_mut();
+        self.data = self.scratch.as_mut_ptr();
+        self.len = 0;
+        self.cap = SCRATCH_CAPACITY;
+        self.update_room_end();
     }
 
     /// Resize the bytes object to `size` bytes (its data may move).
@@ -94,13 +128,14 @@ impl Output {
         // an Output exists. On failure the object is freed and set to null.
         let rc = unsafe { _PyBytes_Resize(&mut self.buffer, size as ffi::Py_ssize_t) };
         if rc < 0 || self.buffer.is_null() {
-            self.buffer = std::ptr::null_mut();
+            self.reset_to_scratch();
             // SAFETY: the GIL is held, see above.
             return Err(PyErr::fetch(unsafe { Python::assume_attached() }));
         }
         // SAFETY: `buffer` is a live bytes object.
         self.data = unsafe { ffi::PyBytes_AsString(self.buffer) } as *mut u8;
         self.cap = size;
+        self.update_room_end();
         Ok(())
     }
 
@@ -130,6 +165,7 @@ impl Output {
             self.data = data;
         }
         self.cap = new_cap;
+        self.update_room_end();
         self.advise_grown();
         Ok(())
     }
@@ -142,7 +178,29 @@ impl Output {
         fresh_memory::advise_huge_pages(self.data, self.cap);
     }
 
+    /// Make room for `n` more bytes, opening a frame first if framing is on
+    /// and none is open. The fast path is one comparison (see `room_end`);
+    /// `len + n` cannot overflow: `len` stays below `isize::MAX / 2` (see
+    /// `grow`) and `n` is the length of a slice.
     #[inline(always)]
+    fn room(&mut self, n: usize) -> PyResult<()> {
+        if self.len + n > self.room_end {
+            self.make_room(n)?;
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self, n: usize) -> PyResult<()> {
+        if self.framing && self.frame_start.is_none() {
+            self.open_frame(n)
+        } else {
+            self.reserve(n)
+        }
+    }
+
+    /// Room for `n` more bytes in the buffer itself (no frame is opened).
     fn reserve(&mut self, n: usize) -> PyResult<()> {
         if self.cap - self.len < n {
             self.grow(
@@ -157,15 +215,11 @@ impl Output {
     /// Append raw bytes, opening a frame first if framing is on and none is open.
     #[inline(always)]
     pub fn write(&mut self, s: &[u8]) -> PyResult<()> {
-        if self.framing && self.frame_start.is_none() {
-            self.open_frame(s.len())?;
-        } else {
-            self.reserve(s.len())?;
-        }
-        // SAFETY: `reserve` guaranteed `cap - len >= s.len()`; the source is a
+        self.room(s.len())?;
+        // SAFETY: `room` guaranteed `cap - len >= s.len()`; the source is a
         // Rust slice that cannot overlap the writer's buffer.
         unsafe {
-            std::ptr::copy_nonoverlapping(s.as_ptr(), self.base().add(self.len), s.len());
+            std::ptr::copy_nonoverlapping(s.as_ptr(), self.data.add(self.len), s.len());
         }
         self.len += s.len();
         Ok(())
@@ -181,17 +235,32 @@ impl Output {
     #[inline]
     pub fn write_header_and_payload(&mut self, header: &[u8], data: &[u8]) -> PyResult<()> {
         let n = header.len() + data.len();
-        if self.framing && self.frame_start.is_none() {
-            self.open_frame(n)?;
-        } else {
-            self.reserve(n)?;
-        }
-        // SAFETY: `reserve` guaranteed `cap - len >= n`; both sources are
+        self.room(n)?;
+        // SAFETY: `room` guaranteed `cap - len >= n`; both sources are
         // Rust slices that cannot overlap the writer's buffer.
         unsafe {
-            let dst = self.base().add(self.len);
+            let dst = self.data.add(self.len);
             copy_short(header, dst);
             copy_short(data, dst.add(header.len()));
+        }
+        self.len += n;
+        Ok(())
+    }
+
+    /// Append an opcode, a one-byte length and that many bytes of payload
+    /// (SHORT_BINUNICODE and SHORT_BINBYTES), inline.
+    #[inline(always)]
+    pub fn write_short_payload(&mut self, opcode: u8, data: &[u8]) -> PyResult<()> {
+        debug_assert!(data.len() <= 0xff);
+        let n = 2 + data.len();
+        self.room(n)?;
+        // SAFETY: `room` guaranteed `cap - len >= n`; `data` is a Rust slice
+        // that cannot overlap the writer's buffer.
+        unsafe {
+            let dst = self.data.add(self.len);
+            *dst = opcode;
+            *dst.add(1) = data.len() as u8;
+            copy_short(data, dst.add(2));
         }
         self.len += n;
         Ok(())
@@ -200,13 +269,9 @@ impl Output {
     /// Append one opcode byte.
     #[inline(always)]
     pub fn byte(&mut self, b: u8) -> PyResult<()> {
-        if self.framing && self.frame_start.is_none() {
-            self.open_frame(1)?;
-        } else {
-            self.reserve(1)?;
-        }
-        // SAFETY: one byte of room was reserved above.
-        unsafe { *self.base().add(self.len) = b };
+        self.room(1)?;
+        // SAFETY: one byte of room was made above.
+        unsafe { *self.data.add(self.len) = b };
         self.len += 1;
         Ok(())
     }
@@ -214,15 +279,11 @@ impl Output {
     /// Append `n` bytes produced by `fill`, which must write all of them.
     #[inline]
     pub fn write_with(&mut self, n: usize, fill: impl FnOnce(&mut [u8])) -> PyResult<()> {
-        if self.framing && self.frame_start.is_none() {
-            self.open_frame(n)?;
-        } else {
-            self.reserve(n)?;
-        }
-        // SAFETY: `n` bytes of room were reserved; they are zeroed first so
+        self.room(n)?;
+        // SAFETY: `n` bytes of room were made; they are zeroed first so
         // the slice handed to `fill` is initialized memory.
         let dst = unsafe {
-            let p = self.base().add(self.len);
+            let p = self.data.add(self.len);
             std::ptr::write_bytes(p, 0, n);
             std::slice::from_raw_parts_mut(p, n)
         };
@@ -231,13 +292,14 @@ impl Output {
         Ok(())
     }
 
-    #[cold]
     fn open_frame(&mut self, then: usize) -> PyResult<()> {
         self.reserve(FRAME_HEADER_SIZE + then)?;
         self.frame_start = Some(self.len);
+        self.frame_full_at = self.len + FRAME_HEADER_SIZE + FRAME_SIZE_TARGET;
+        self.update_room_end();
         // SAFETY: the header room was reserved above. The placeholder bytes
         // are overwritten (or removed) when the frame is committed.
-        unsafe { std::ptr::write_bytes(self.base().add(self.len), 0xFE, FRAME_HEADER_SIZE) };
+        unsafe { std::ptr::write_bytes(self.data.add(self.len), 0xFE, FRAME_HEADER_SIZE) };
         self.len += FRAME_HEADER_SIZE;
         Ok(())
     }
@@ -246,10 +308,7 @@ impl Output {
     /// every opcode boundary, like CPython's `_Pickler_OpcodeBoundary`).
     #[inline(always)]
     pub fn frame_is_full(&self) -> bool {
-        match self.frame_start {
-            Some(start) => self.len - start - FRAME_HEADER_SIZE >= FRAME_SIZE_TARGET,
-            None => false,
-        }
+        self.len >= self.frame_full_at
     }
 
     /// Close the open frame: write its header, or drop the header when the
@@ -258,11 +317,13 @@ impl Output {
         let Some(start) = self.frame_start.take() else {
             return;
         };
+        self.frame_full_at = usize::MAX;
+        self.update_room_end();
         let frame_len = self.len - start - FRAME_HEADER_SIZE;
         // SAFETY: `start + FRAME_HEADER_SIZE + frame_len == len <= cap`, so
         // every pointer below stays inside the written part of the buffer.
         unsafe {
-            let header = self.base().add(start);
+            let header = self.data.add(start);
             if frame_len >= FRAME_SIZE_MIN {
                 *header = FRAME;
                 let size = (frame_len as u64).to_le_bytes();
@@ -285,18 +346,17 @@ impl Output {
     /// is written when flushing to a file chunk by chunk).
     pub fn take<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         debug_assert!(self.frame_start.is_none(), "a frame is still open");
-        let len = std::mem::replace(&mut self.len, 0);
+        let len = self.len;
         if self.buffer.is_null() {
+            self.len = 0;
             return Ok(PyBytes::new(py, &self.scratch[..len]));
         }
         if len != self.cap {
-            if let Err(err) = self.resize(len) {
-                self.cap = SCRATCH_CAPACITY; // `resize` freed the buffer
-                return Err(err);
-            }
+            // (On failure `resize` freed the buffer and went back to scratch.)
+            self.resize(len)?;
         }
-        let buffer = std::mem::replace(&mut self.buffer, std::ptr::null_mut());
-        self.cap = SCRATCH_CAPACITY;
+        let buffer = self.buffer;
+        self.reset_to_scratch();
         // SAFETY: `buffer` is a new reference to a bytes object, now owned by
         // the returned Bound (and no longer by `self`).
         Ok(unsafe { Bound::from_owned_ptr(py, buffer).cast_into_unchecked::<PyBytes>() })
@@ -314,7 +374,7 @@ impl Drop for Output {
     }
 }
 
-/// Copy `src` to `dst`, with overlapping word moves for up to 16 bytes.
+/// Copy `src` to `dst`, with overlapping word moves for up to 32 bytes.
 /// (A plain byte loop would be turned back into a `memcpy` call.)
 ///
 /// # Safety
@@ -347,6 +407,12 @@ unsafe fn copy_short(src: &[u8], dst: *mut u8) {
                 let tail = std::ptr::read_unaligned(p.add(n - 8) as *const u64);
                 std::ptr::write_unaligned(dst as *mut u64, head);
                 std::ptr::write_unaligned(dst.add(n - 8) as *mut u64, tail);
+            }
+            17..=32 => {
+                let head = std::ptr::read_unaligned(p as *const u128);
+                let tail = std::ptr::read_unaligned(p.add(n - 16) as *const u128);
+                std::ptr::write_unaligned(dst as *mut u128, head);
+                std::ptr::write_unaligned(dst.add(n - 16) as *mut u128, tail);
             }
             _ => std::ptr::copy_nonoverlapping(p, dst, n),
         }

@@ -13,6 +13,13 @@
 //! the same way for the same reason. Collisions are resolved by linear
 //! probing, which keeps them local too, and the load factor stays at most
 //! one half so probe runs stay short.
+//!
+//! A small table (at most `SCATTER_MAX_CAPACITY` slots, which sit in the L1
+//! and L2 caches anyway) scatters instead, by Fibonacci hashing: locality
+//! buys nothing there, and the few objects it holds (a record's keys, in
+//! non-deterministic mode the only shared objects) are allocated at
+//! unrelated addresses whose low bits often coincide, so address order sent
+//! two lookups in three past their home slot.
 
 /// An empty slot. Address 0 is never an object's.
 const EMPTY: usize = 0;
@@ -22,6 +29,10 @@ const MIN_CAPACITY: usize = 16;
 const LINEAR_PROBES: usize = 4;
 /// How fast the perturbation hands its higher bits to the probe.
 const PERTURB_SHIFT: u32 = 5;
+/// Tables up to this many slots scatter their keys (see the module notes).
+const SCATTER_MAX_CAPACITY: usize = 1 << 12;
+/// 2^64 divided by the golden ratio, odd: Fibonacci hashing's multiplier.
+const FIBONACCI: u64 = 0x9E37_79B9_7F4A_7C15;
 
 #[derive(Clone, Copy)]
 struct Slot {
@@ -39,15 +50,23 @@ pub struct PtrTable {
     /// Empty until the first insert; then a power-of-two number of slots.
     slots: Vec<Slot>,
     len: usize,
+    /// 64 minus log2 of the capacity: Fibonacci hashing keeps the top bits.
+    scatter_shift: u32,
 }
 
 impl PtrTable {
     /// The first slot to probe for `key`: order-preserving within any 16 MiB
     /// region; the fold mixes in the higher bits so regions that are a
     /// multiple of the table size apart do not all start at the same slot.
+    /// In a small table, the top bits of the key times the Fibonacci
+    /// multiplier instead.
     #[inline(always)]
     fn home(&self, key: usize) -> usize {
-        ((key >> 4) ^ (key >> 24)) & (self.slots.len() - 1)
+        if self.slots.len() <= SCATTER_MAX_CAPACITY {
+            ((key as u64).wrapping_mul(FIBONACCI) >> self.scatter_shift) as usize
+        } else {
+            ((key >> 4) ^ (key >> 24)) & (self.slots.len() - 1)
+        }
     }
 
     /// The probe sequence of `key`: its home slot, the next few, then jumps
@@ -93,11 +112,24 @@ impl PtrTable {
     }
 
     /// The value stored for `key` (a non-null address).
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, key: usize) -> Option<usize> {
         if self.len == 0 {
             return None;
         }
+        // The home slot inline (most lookups end there), the probe out of line.
+        let home = self.slots[self.home(key)];
+        if home.key == key {
+            return Some(home.value);
+        }
+        if home.key == EMPTY {
+            return None;
+        }
+        self.get_probing(key)
+    }
+
+    #[inline(never)]
+    fn get_probing(&self, key: usize) -> Option<usize> {
         let slot = self.slots[self.find(key)];
         (slot.key == key).then_some(slot.value)
     }
@@ -106,8 +138,15 @@ impl PtrTable {
     #[inline]
     pub fn insert(&mut self, key: usize, value: usize) -> bool {
         debug_assert_ne!(key, EMPTY);
-        // Grow before the load factor passes one half.
-        if (self.len + 1) * 2 > self.slots.len() {
+        // Grow before the load factor passes one half (a quarter while the
+        // table scatters: a few more empty slots of cache-resident memory
+        // keep a record's keys in their home slots).
+        let load_shift = if self.slots.len() <= SCATTER_MAX_CAPACITY {
+            2
+        } else {
+            1
+        };
+        if (self.len + 1) << load_shift > self.slots.len() {
             self.grow();
         }
         let i = self.find(key);
@@ -121,6 +160,7 @@ impl PtrTable {
     fn grow(&mut self) {
         let capacity = (self.slots.len() * 2).max(MIN_CAPACITY);
         let old = std::mem::replace(&mut self.slots, vec![VACANT; capacity]);
+        self.scatter_shift = 64 - capacity.trailing_zeros();
         for slot in old.into_iter().filter(|s| s.key != EMPTY) {
             let i = self.find(slot.key);
             self.slots[i] = slot;
@@ -234,6 +274,29 @@ mod tests {
         t.clear(all.into_iter());
         assert_eq!(t.len(), 0);
         assert!(t.slots.iter().all(|s| s.key == EMPTY));
+    }
+
+    #[test]
+    fn small_tables_scatter_keys_with_equal_low_bits() {
+        // A record's keys: a few objects at unrelated addresses, here all a
+        // multiple of 512 apart, so that the address-order home sends every
+        // one of them to the same slot of a 32-slot table.
+        let mut t = PtrTable::default();
+        let keys: Vec<usize> = (0..14usize).map(|i| 0x7f12_3400_0000 + i * 512).collect();
+        for (v, &k) in keys.iter().enumerate() {
+            t.insert(k, v);
+        }
+        assert_eq!(t.capacity(), 64);
+        let total: usize = keys.iter().map(|&k| probe_position(&t, k)).sum();
+        assert!(
+            total <= keys.len(),
+            "{total} probes past home for {} keys",
+            keys.len()
+        );
+        for (v, &k) in keys.iter().enumerate() {
+            assert_eq!(t.get(k), Some(v));
+        }
+        assert_eq!(t.get(0x7f12_3400_0000 + 14 * 512), None);
     }
 
     #[test]

@@ -30,6 +30,11 @@ pub const MAX_DEPTH: usize = 300_000;
 const RED_ZONE: usize = 256 * 1024;
 /// ...and make each new segment this large.
 const STACK_SEGMENT: usize = 8 * 1024 * 1024;
+/// The room left on the stack is measured at every this many levels of
+/// nesting, not at each (the measure reads a thread-local, which in a shared
+/// library is a call; a record costs two). The levels in between take a few
+/// KiB of stack at most, far inside `RED_ZONE`.
+const STACK_CHECK_EVERY: usize = 8;
 /// CPython's nesting depth after which fast mode starts checking for cycles.
 const FAST_NESTING_LIMIT: usize = 50;
 /// An object whose reference count is at most this has no holder but the
@@ -188,7 +193,7 @@ impl<'py, 'm> Writer<'py, 'm> {
     pub fn dump(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
         self.err_path.clear();
         let result = self.dump_inner(obj);
-        self.out.framing = false;
+        self.out.set_framing(false);
         result.map_err(|e| self.locate_error(e))
     }
 
@@ -264,7 +269,7 @@ impl<'py, 'm> Writer<'py, 'm> {
         if self.proto >= 2 {
             self.out.write(&[PROTO, self.proto])?;
             if self.proto >= 4 {
-                self.out.framing = true;
+                self.out.set_framing(true);
             }
         }
         // Own a reference, like every other object `save` sees: the
@@ -355,7 +360,11 @@ impl<'py, 'm> Writer<'py, 'm> {
                 "maximum nesting depth ({MAX_DEPTH}) exceeded while pickling an object"
             )));
         }
-        let result = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.save_nested(obj, tp));
+        let result = if self.depth % STACK_CHECK_EVERY == 0 {
+            stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.save_nested(obj, tp))
+        } else {
+            self.save_nested(obj, tp)
+        };
         self.depth -= 1;
         result
     }
@@ -373,6 +382,22 @@ impl<'py, 'm> Writer<'py, 'm> {
             }
             if tp == builtin_type!(PyFloat_Type) {
                 return self.save_float(obj);
+            }
+            if obj.is_none() {
+                return self.out.byte(NONE);
+            }
+            if tp == builtin_type!(PyBool_Type) {
+                return self.save_bool(obj);
+            }
+            // Strings without the rest of `save_object`'s dispatch: a
+            // record's keys are memo gets.
+            if tp == builtin_type!(PyUnicode_Type) {
+                if !unshared {
+                    if let Some(idx) = self.memo.get(obj) {
+                        return self.memo_get(idx);
+                    }
+                }
+                return self.save_str(obj);
             }
         }
         self.save_object(obj, false, unshared)
@@ -575,7 +600,17 @@ impl<'py, 'm> Writer<'py, 'm> {
     }
 
     /// Write a memo lookup for index `idx` (GET / BINGET / LONG_BINGET).
+    #[inline(always)]
     pub(super) fn memo_get(&mut self, idx: usize) -> PyResult<()> {
+        // The common case inline: a record's keys are memo gets.
+        if self.bin && idx < 256 {
+            return self.out.write(&[BINGET, idx as u8]);
+        }
+        self.memo_get_wide(idx)
+    }
+
+    /// `memo_get` past index 255, or at protocol 0.
+    fn memo_get_wide(&mut self, idx: usize) -> PyResult<()> {
         if !self.bin {
             self.out.write(format!("g{idx}\n").as_bytes())
         } else if idx < 256 {
@@ -598,7 +633,7 @@ impl<'py, 'm> Writer<'py, 'm> {
     /// its put is written but the object waits in the memo's pending list,
     /// entered in the table by `before_python_code` (the stream is the same;
     /// a push instead of a table insert, which is a cache miss).
-    #[inline]
+    #[inline(always)]
     pub(super) fn memo_put(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
         if self.is_never_met_again(obj) {
             if !self.deterministic || self.fast {
@@ -660,10 +695,18 @@ impl<'py, 'm> Writer<'py, 'm> {
     }
 
     /// Write a memo put for index `idx` (MEMOIZE / PUT / BINPUT / LONG_BINPUT).
+    #[inline(always)]
     fn write_put(&mut self, idx: usize) -> PyResult<()> {
         if self.proto >= 4 {
             self.out.byte(MEMOIZE)
-        } else if !self.bin {
+        } else {
+            self.write_indexed_put(idx)
+        }
+    }
+
+    /// `write_put` below protocol 4, where the put names its index.
+    fn write_indexed_put(&mut self, idx: usize) -> PyResult<()> {
+        if !self.bin {
             self.out.write(format!("p{idx}\n").as_bytes())
         } else if idx < 256 {
             self.out.write(&[BINPUT, idx as u8])
@@ -679,10 +722,15 @@ impl<'py, 'm> Writer<'py, 'm> {
 
     /// Fast mode (no memo) cannot detect cycles through the memo; past a
     /// nesting of 50 it tracks the containers it is inside of instead.
+    #[inline(always)]
     pub(super) fn fast_enter(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
         if !self.fast {
             return Ok(());
         }
+        self.fast_enter_counted(obj)
+    }
+
+    fn fast_enter_counted(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
         self.fast_nesting += 1;
         if self.fast_nesting >= FAST_NESTING_LIMIT && !self.fast_memo.insert(obj.as_ptr() as usize)
         {
@@ -695,6 +743,7 @@ impl<'py, 'm> Writer<'py, 'm> {
         Ok(())
     }
 
+    #[inline(always)]
     pub(super) fn fast_leave(&mut self, obj: &Bound<'py, PyAny>) {
         if !self.fast {
             return;
