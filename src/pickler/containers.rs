@@ -73,6 +73,10 @@ impl<'py> Writer<'py, '_> {
     }
 
     pub(super) fn save_list(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+        if !self.fast {
+            // A tail call: the callee's result is not copied (see `save_dict`).
+            return self.save_list_body(obj);
+        }
         self.fast_enter(obj)?;
         let result = self.save_list_body(obj);
         self.fast_leave(obj);
@@ -182,6 +186,14 @@ impl<'py> Writer<'py, '_> {
     }
 
     pub(super) fn save_dict(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+        if !self.fast {
+            // A tail call. Keeping the result across `fast_leave` made the
+            // caller copy it (a `PyResult` is 72 bytes, returned through
+            // memory), and that copy's loads, of bytes the callee had just
+            // stored in narrower pieces, stalled: perf put a quarter of
+            // `save_nested`'s cycles on them.
+            return self.save_dict_body(obj, true);
+        }
         self.fast_enter(obj)?;
         let result = self.save_dict_body(obj, true);
         self.fast_leave(obj);

@@ -29,6 +29,8 @@ const MIN_CAPACITY: usize = 16;
 const LINEAR_PROBES: usize = 4;
 /// How fast the perturbation hands its higher bits to the probe.
 const PERTURB_SHIFT: u32 = 5;
+/// Tables up to this many slots (2 KiB) are emptied whole by `clear`.
+const FILL_MAX_CAPACITY: usize = 128;
 /// Tables up to this many slots scatter their keys (see the module notes).
 const SCATTER_MAX_CAPACITY: usize = 1 << 12;
 /// 2^64 divided by the golden ratio, odd: Fibonacci hashing's multiplier.
@@ -175,7 +177,10 @@ impl PtrTable {
         if self.len == 0 {
             return;
         }
-        if keys.len() * 8 < self.slots.len() {
+        // (A table of up to `FILL_MAX_CAPACITY` slots is filled whatever
+        // the number of keys: that is a few vector stores, where emptying
+        // the slots of a small dict's six keys one by one cost twice as much.)
+        if keys.len() * 8 < self.slots.len() && self.slots.len() > FILL_MAX_CAPACITY {
             for key in keys {
                 if !self.vacate(key) {
                     break; // not a key after all
