@@ -10,6 +10,7 @@ mod entry;
 mod fresh_memory;
 mod imports;
 pub mod pickler;
+mod prefetch;
 mod pyrefs;
 mod reconstruct;
 mod unpickler;

@@ -1,6 +1,7 @@
 //! Encoders for atoms and byte-like payloads: bool, int, float, str, bytes,
 //! bytearray and PickleBuffer — each exactly as CPython's `_pickle.c` writes it.
 
+use super::write_error::Written;
 use std::ffi::c_long;
 
 use pyo3::exceptions::PyOverflowError;
@@ -29,7 +30,7 @@ enum Payload<'a, 'py> {
 }
 
 impl<'py> Writer<'py, '_> {
-    pub(super) fn save_bool(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn save_bool(&mut self, obj: &Bound<'py, PyAny>) -> Written {
         // SAFETY: comparing with the interpreter's singleton, no dereference.
         let is_true = obj.as_ptr() == unsafe { ffi::Py_True() };
         if self.proto >= 2 {
@@ -40,7 +41,7 @@ impl<'py> Writer<'py, '_> {
     }
 
     #[inline]
-    pub(super) fn save_long(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn save_long(&mut self, obj: &Bound<'py, PyAny>) -> Written {
         let mut overflow = 0;
         // SAFETY: `obj` is an exact int; the GIL is held.
         let val: c_long = unsafe { ffi::PyLong_AsLongAndOverflow(obj.as_ptr(), &mut overflow) };
@@ -74,7 +75,7 @@ impl<'py> Writer<'py, '_> {
     }
 
     #[inline]
-    fn save_int32(&mut self, v: i32) -> PyResult<()> {
+    fn save_int32(&mut self, v: i32) -> Written {
         if !self.bin {
             return self.out.write(format!("I{v}\n").as_bytes());
         }
@@ -109,7 +110,7 @@ impl<'py> Writer<'py, '_> {
     }
 
     #[inline]
-    pub(super) fn save_float(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn save_float(&mut self, obj: &Bound<'py, PyAny>) -> Written {
         if self.bin {
             // SAFETY: `obj` is an exact float.
             let x = unsafe { ffi::PyFloat_AS_DOUBLE(obj.as_ptr()) };
@@ -125,7 +126,7 @@ impl<'py> Writer<'py, '_> {
         }
     }
 
-    pub(super) fn save_bytes(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn save_bytes(&mut self, obj: &Bound<'py, PyAny>) -> Written {
         let py = self.py;
         if self.proto < 3 {
             // No bytes opcode: reduce to codecs.encode(latin-1 text, "latin1")
@@ -162,7 +163,7 @@ impl<'py> Writer<'py, '_> {
     }
 
     /// SHORT_BINBYTES / BINBYTES / BINBYTES8 + payload, then memoize `obj`.
-    fn save_bytes_data(&mut self, obj: &Bound<'py, PyAny>, data: &[u8]) -> PyResult<()> {
+    fn save_bytes_data(&mut self, obj: &Bound<'py, PyAny>, data: &[u8]) -> Written {
         let size = data.len();
         let mut header = [0u8; 9];
         let header_len = if size <= 0xff {
@@ -180,13 +181,14 @@ impl<'py> Writer<'py, '_> {
         } else {
             return Err(PyOverflowError::new_err(
                 "serializing a bytes object larger than 4 GiB requires pickle protocol 4 or higher",
-            ));
+            )
+            .into());
         };
         self.write_payload(&header[..header_len], data, Payload::Object(obj))?;
         self.memo_put(obj)
     }
 
-    fn save_bytearray_data(&mut self, obj: &Bound<'py, PyAny>, data: &[u8]) -> PyResult<()> {
+    fn save_bytearray_data(&mut self, obj: &Bound<'py, PyAny>, data: &[u8]) -> Written {
         let mut header = [0u8; 9];
         header[0] = BYTEARRAY8;
         header[1..9].copy_from_slice(&(data.len() as u64).to_le_bytes());
@@ -194,7 +196,7 @@ impl<'py> Writer<'py, '_> {
         self.memo_put(obj)
     }
 
-    pub(super) fn save_bytearray(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn save_bytearray(&mut self, obj: &Bound<'py, PyAny>) -> Written {
         let py = self.py;
         // SAFETY: `obj` is an exact bytearray; the slice is used before any
         // Python code can run and resize it.
@@ -229,7 +231,7 @@ impl<'py> Writer<'py, '_> {
         self.save_bytearray_data(obj, data)
     }
 
-    pub(super) fn save_picklebuffer(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn save_picklebuffer(&mut self, obj: &Bound<'py, PyAny>) -> Written {
         let py = self.py;
         if self.proto < 5 {
             // Python 3.13 fixed the grammar of this message.
@@ -238,14 +240,17 @@ impl<'py> Writer<'py, '_> {
             } else {
                 "PickleBuffer can only pickled with protocol >= 5"
             };
-            return Err(self.refs.pickling_error(py, msg));
+            return Err(self.refs.pickling_error(py, msg).into());
         }
         let (_, _, _, contiguous) = buffer_view(py, obj)?;
         if !contiguous {
-            return Err(self.refs.pickling_error(
-                py,
-                "PickleBuffer can not be pickled when pointing to a non-contiguous buffer",
-            ));
+            return Err(self
+                .refs
+                .pickling_error(
+                    py,
+                    "PickleBuffer can not be pickled when pointing to a non-contiguous buffer",
+                )
+                .into());
         }
         let in_band = match self.hooks.buffer_callback.clone() {
             Some(callback) => {
@@ -279,7 +284,7 @@ impl<'py> Writer<'py, '_> {
         }
     }
 
-    pub(super) fn save_str(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn save_str(&mut self, obj: &Bound<'py, PyAny>) -> Written {
         // SAFETY: `obj` is an exact str.
         let s = unsafe { obj.cast_unchecked::<PyString>() };
         if self.proto >= 4 {
@@ -307,7 +312,8 @@ impl<'py> Writer<'py, '_> {
             } else {
                 return Err(PyOverflowError::new_err(
                     "serializing a string larger than 4 GiB requires pickle protocol 4 or higher",
-                ));
+                )
+                .into());
             };
             if let Some(utf8) = text.existing_utf8() {
                 self.write_payload(&header[..header_len], utf8, Payload::Copy)?;
@@ -329,12 +335,7 @@ impl<'py> Writer<'py, '_> {
 
     /// CPython's `_Pickler_write_bytes`: a payload of 64 KiB or more is written
     /// outside any frame, and straight to the file when there is one.
-    fn write_payload(
-        &mut self,
-        header: &[u8],
-        data: &[u8],
-        payload: Payload<'_, 'py>,
-    ) -> PyResult<()> {
+    fn write_payload(&mut self, header: &[u8], data: &[u8], payload: Payload<'_, 'py>) -> Written {
         if data.len() < FRAME_SIZE_TARGET {
             return self.out.write_header_and_payload(header, data);
         }

@@ -5,6 +5,7 @@
 //! `__reduce__` or `__getstate__` further down may mutate the container, so
 //! sizes are re-read on every step and never trusted across a `save`.
 
+use super::write_error::Written;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::ffi;
 use pyo3::intern;
@@ -13,6 +14,10 @@ use pyo3::types::{PyList, PySet, PyTuple};
 
 use super::writer::{builtin_type, is_unshared_item, type_of, PathStep, Writer};
 use crate::opcodes::*;
+use crate::prefetch;
+
+/// How many items ahead a list walk prefetches (see `crate::prefetch`).
+const PREFETCH_AHEAD: usize = 4;
 
 /// The number of items of `dict`, a dict or an instance of a subclass
 /// (CPython's `PyDict_GET_SIZE`, read inline instead of through a call).
@@ -24,7 +29,7 @@ fn dict_len(dict: &Bound<'_, PyAny>) -> ffi::Py_ssize_t {
 }
 
 impl<'py> Writer<'py, '_> {
-    pub(super) fn save_tuple(&mut self, t: &Bound<'py, PyTuple>) -> PyResult<()> {
+    pub(super) fn save_tuple(&mut self, t: &Bound<'py, PyTuple>) -> Written {
         let len = t.len();
         if len == 0 {
             return if self.proto >= 1 {
@@ -63,7 +68,7 @@ impl<'py> Writer<'py, '_> {
         self.memo_put(obj)
     }
 
-    fn save_tuple_items(&mut self, t: &Bound<'py, PyTuple>) -> PyResult<()> {
+    fn save_tuple_items(&mut self, t: &Bound<'py, PyTuple>) -> Written {
         // Tuples are immutable: the length cannot change under us.
         for (i, item) in t.iter().enumerate() {
             self.save_item(&item, is_unshared_item(&item))
@@ -72,7 +77,7 @@ impl<'py> Writer<'py, '_> {
         Ok(())
     }
 
-    pub(super) fn save_list(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn save_list(&mut self, obj: &Bound<'py, PyAny>) -> Written {
         if !self.fast {
             // A tail call: the callee's result is not copied (see `save_dict`).
             return self.save_list_body(obj);
@@ -83,7 +88,7 @@ impl<'py> Writer<'py, '_> {
         result
     }
 
-    fn save_list_body(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    fn save_list_body(&mut self, obj: &Bound<'py, PyAny>) -> Written {
         if self.bin {
             self.out.byte(EMPTY_LIST)?;
         } else {
@@ -110,7 +115,12 @@ impl<'py> Writer<'py, '_> {
         // SAFETY: the GIL is held and no Python code runs between the bounds
         // check and taking a new reference to the item.
         unsafe {
-            if i < ffi::PyList_GET_SIZE(list.as_ptr()) as usize {
+            let len = ffi::PyList_GET_SIZE(list.as_ptr()) as usize;
+            if i < len {
+                if i + PREFETCH_AHEAD < len {
+                    let ahead = ffi::PyList_GET_ITEM(list.as_ptr(), (i + PREFETCH_AHEAD) as _);
+                    prefetch::read(ahead);
+                }
                 let item = ffi::PyList_GET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t);
                 Some(Bound::from_borrowed_ptr(self.py, item))
             } else {
@@ -119,7 +129,7 @@ impl<'py> Writer<'py, '_> {
         }
     }
 
-    fn batch_list_exact(&mut self, list: &Bound<'py, PyList>) -> PyResult<()> {
+    fn batch_list_exact(&mut self, list: &Bound<'py, PyList>) -> Written {
         if list.len() == 1 {
             if let Some(item) = self.list_item(list, 0) {
                 self.save(&item, false)
@@ -149,7 +159,7 @@ impl<'py> Writer<'py, '_> {
 
     /// MARK item ... APPENDS batches from any iterator (protocol 0: APPEND
     /// one at a time).
-    pub(super) fn batch_list(&mut self, iter: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn batch_list(&mut self, iter: &Bound<'py, PyAny>) -> Written {
         let next = || -> PyResult<Option<Bound<'py, PyAny>>> { next_item(iter) };
         if self.proto == 0 {
             while let Some(item) = next()? {
@@ -185,7 +195,7 @@ impl<'py> Writer<'py, '_> {
         }
     }
 
-    pub(super) fn save_dict(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn save_dict(&mut self, obj: &Bound<'py, PyAny>) -> Written {
         if !self.fast {
             // A tail call. Keeping the result across `fast_leave` made the
             // caller copy it (a `PyResult` is 72 bytes, returned through
@@ -202,7 +212,7 @@ impl<'py> Writer<'py, '_> {
 
     /// The dict `obj`; `memoize` false only for a dict nothing can lead
     /// back to that no stdlib bytes constrain (see `save_unmemoized_dict`).
-    fn save_dict_body(&mut self, obj: &Bound<'py, PyAny>, memoize: bool) -> PyResult<()> {
+    fn save_dict_body(&mut self, obj: &Bound<'py, PyAny>, memoize: bool) -> Written {
         if self.bin {
             self.out.byte(EMPTY_DICT)?;
         } else {
@@ -228,7 +238,7 @@ impl<'py> Writer<'py, '_> {
 
     /// An exact dict that can never be met again, without a memo put (the
     /// state of an instance of a class written by value).
-    pub(super) fn save_unmemoized_dict(&mut self, dict: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn save_unmemoized_dict(&mut self, dict: &Bound<'py, PyAny>) -> Written {
         self.opcode_boundary()?;
         self.save_dict_body(dict, false)
     }
@@ -256,7 +266,7 @@ impl<'py> Writer<'py, '_> {
         }
     }
 
-    fn batch_dict_exact(&mut self, dict: &Bound<'py, PyAny>) -> PyResult<()> {
+    fn batch_dict_exact(&mut self, dict: &Bound<'py, PyAny>) -> Written {
         let dict_size = dict_len(dict);
         let mut pos: ffi::Py_ssize_t = 0;
         if dict_size == 1 {
@@ -286,9 +296,9 @@ impl<'py> Writer<'py, '_> {
             }
             self.out.byte(SETITEMS)?;
             if dict_len(dict) != dict_size {
-                return Err(PyRuntimeError::new_err(
-                    "dictionary changed size during iteration",
-                ));
+                return Err(
+                    PyRuntimeError::new_err("dictionary changed size during iteration").into(),
+                );
             }
             // Like CPython, a full last batch is followed by an empty one.
             if i != BATCHSIZE {
@@ -300,7 +310,7 @@ impl<'py> Writer<'py, '_> {
     /// Protocol 0: SETITEM per pair. CPython iterates `dict.items()`; for an
     /// exact dict walking the table directly gives the same pairs without
     /// the items iterator's cached tuple holding extra references.
-    fn setitem_dict_exact(&mut self, dict: &Bound<'py, PyAny>) -> PyResult<()> {
+    fn setitem_dict_exact(&mut self, dict: &Bound<'py, PyAny>) -> Written {
         let dict_size = dict_len(dict);
         let mut pos: ffi::Py_ssize_t = 0;
         while let Some((k, v)) = self.dict_next(dict, &mut pos) {
@@ -309,9 +319,9 @@ impl<'py> Writer<'py, '_> {
                 .map_err(|e| self.at(e, PathStep::Key(k)))?;
             self.out.byte(SETITEM)?;
             if dict_len(dict) != dict_size {
-                return Err(PyRuntimeError::new_err(
-                    "dictionary changed size during iteration",
-                ));
+                return Err(
+                    PyRuntimeError::new_err("dictionary changed size during iteration").into(),
+                );
             }
         }
         Ok(())
@@ -319,7 +329,7 @@ impl<'py> Writer<'py, '_> {
 
     /// MARK key value ... SETITEMS batches from an iterator of 2-tuples
     /// (protocol 0: SETITEM one at a time).
-    pub(super) fn batch_dict(&mut self, iter: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn batch_dict(&mut self, iter: &Bound<'py, PyAny>) -> Written {
         let next = || -> PyResult<Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
             match next_item(iter)? {
                 None => Ok(None),
@@ -375,7 +385,7 @@ impl<'py> Writer<'py, '_> {
         }
     }
 
-    pub(super) fn save_set(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn save_set(&mut self, obj: &Bound<'py, PyAny>) -> Written {
         if self.proto < 4 {
             return self.save_set_as_reduce(obj, self.py.get_type::<PySet>().into_any());
         }
@@ -400,7 +410,7 @@ impl<'py> Writer<'py, '_> {
             self.out.byte(ADDITEMS)?;
             // SAFETY: as above.
             if unsafe { ffi::PySet_Size(obj.as_ptr()) } != set_size {
-                return Err(PyRuntimeError::new_err("set changed size during iteration"));
+                return Err(PyRuntimeError::new_err("set changed size during iteration").into());
             }
             // Like CPython, a full last batch is followed by an empty one.
             if i != BATCHSIZE {
@@ -410,11 +420,7 @@ impl<'py> Writer<'py, '_> {
     }
 
     /// Below protocol 4 sets and frozensets reduce to `type(list(items))`.
-    fn save_set_as_reduce(
-        &mut self,
-        obj: &Bound<'py, PyAny>,
-        ty: Bound<'py, PyAny>,
-    ) -> PyResult<()> {
+    fn save_set_as_reduce(&mut self, obj: &Bound<'py, PyAny>, ty: Bound<'py, PyAny>) -> Written {
         let py = self.py;
         // SAFETY: `obj` is a live set or frozenset; PySequence_List returns a
         // new list reference or null with an exception set.
@@ -424,7 +430,7 @@ impl<'py> Writer<'py, '_> {
         self.save_reduce(&rv, Some(obj))
     }
 
-    pub(super) fn save_frozenset(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn save_frozenset(&mut self, obj: &Bound<'py, PyAny>) -> Written {
         // CPython enters fast mode's cycle guard here and never leaves it;
         // only the error message differs, so the guard is simply not used.
         if self.proto < 4 {
@@ -434,7 +440,7 @@ impl<'py> Writer<'py, '_> {
             );
         }
         self.out.byte(MARK)?;
-        self.with_unmemoized(obj, |w| {
+        self.with_unmemoized(obj, |w| -> Written {
             for item in obj.try_iter()? {
                 w.save(&item?, false)?;
             }

@@ -6,6 +6,7 @@
 //! - `atoms`, `containers`, `reduce`: the encoders per kind of object.
 //! - `plain_reduce`: `object.__reduce_ex__` for plain instances, in Rust.
 //! - `output`: the growable bytes buffer with protocol-4 framing.
+//! - `write_error`: the writer's one-word result type.
 //! - `memo`: object → memo index, over `ptr_table` (an address-ordered
 //!   hash table).
 //! - `by_value`: what goes by value, and functions, classes, code objects,
@@ -20,4 +21,5 @@ mod output;
 mod plain_reduce;
 mod ptr_table;
 mod reduce;
+mod write_error;
 pub mod writer;

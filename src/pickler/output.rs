@@ -12,6 +12,7 @@
 //! commit, committed once it holds at least `FRAME_SIZE_TARGET` bytes at an
 //! opcode boundary, and large payloads are written outside any frame.
 
+use super::write_error::Written;
 use std::cell::Cell;
 use std::ffi::c_int;
 
@@ -124,7 +125,7 @@ impl Output {
     }
 
     /// Resize the bytes object to `size` bytes (its data may move).
-    fn resize(&mut self, size: usize) -> PyResult<()> {
+    fn resize(&mut self, size: usize) -> Written {
         // SAFETY: `buffer` is a live bytes object nothing else references
         // (it has not been handed to Python yet); the GIL is held whenever
         // an Output exists. On failure the object is freed and set to null.
@@ -132,7 +133,7 @@ impl Output {
         if rc < 0 || self.buffer.is_null() {
             self.reset_to_scratch();
             // SAFETY: the GIL is held, see above.
-            return Err(PyErr::fetch(unsafe { Python::assume_attached() }));
+            return Err(PyErr::fetch(unsafe { Python::assume_attached() }).into());
         }
         // SAFETY: `buffer` is a live bytes object.
         self.data = unsafe { ffi::PyBytes_AsString(self.buffer) } as *mut u8;
@@ -142,7 +143,7 @@ impl Output {
     }
 
     #[cold]
-    fn grow(&mut self, required: usize) -> PyResult<()> {
+    fn grow(&mut self, required: usize) -> Written {
         // Below `FAST_GROWTH_LIMIT` the buffer quadruples: a buffer that is
         // not at the top of the heap is moved by each growth, and for a
         // 600 KB pickle doubling copied 1 MB per call, quadrupling 340 KB.
@@ -150,7 +151,7 @@ impl Output {
         let factor = if self.cap < FAST_GROWTH_LIMIT { 4 } else { 2 };
         let new_cap = required.max(self.cap.saturating_mul(factor));
         if new_cap > isize::MAX as usize / 2 {
-            return Err(PyMemoryError::new_err("pickle output too large"));
+            return Err(PyMemoryError::new_err("pickle output too large").into());
         }
         if !self.buffer.is_null() {
             self.resize(new_cap)?;
@@ -164,7 +165,7 @@ impl Output {
             let buffer =
                 ffi::PyBytes_FromStringAndSize(std::ptr::null(), new_cap as ffi::Py_ssize_t);
             if buffer.is_null() {
-                return Err(PyErr::fetch(Python::assume_attached()));
+                return Err(PyErr::fetch(Python::assume_attached()).into());
             }
             let data = ffi::PyBytes_AsString(buffer) as *mut u8;
             std::ptr::copy_nonoverlapping(self.scratch.as_ptr(), data, self.len);
@@ -190,7 +191,7 @@ impl Output {
     /// `len + n` cannot overflow: `len` stays below `isize::MAX / 2` (see
     /// `grow`) and `n` is the length of a slice.
     #[inline(always)]
-    fn room(&mut self, n: usize) -> PyResult<()> {
+    fn room(&mut self, n: usize) -> Written {
         if self.len + n > self.room_end {
             self.make_room(n)?;
         }
@@ -199,7 +200,7 @@ impl Output {
 
     #[cold]
     #[inline(never)]
-    fn make_room(&mut self, n: usize) -> PyResult<()> {
+    fn make_room(&mut self, n: usize) -> Written {
         if self.framing && self.frame_start.is_none() {
             self.open_frame(n)
         } else {
@@ -208,7 +209,7 @@ impl Output {
     }
 
     /// Room for `n` more bytes in the buffer itself (no frame is opened).
-    fn reserve(&mut self, n: usize) -> PyResult<()> {
+    fn reserve(&mut self, n: usize) -> Written {
         if self.cap - self.len < n {
             self.grow(
                 self.len
@@ -221,7 +222,7 @@ impl Output {
 
     /// Append raw bytes, opening a frame first if framing is on and none is open.
     #[inline(always)]
-    pub fn write(&mut self, s: &[u8]) -> PyResult<()> {
+    pub fn write(&mut self, s: &[u8]) -> Written {
         self.room(s.len())?;
         // SAFETY: `room` guaranteed `cap - len >= s.len()`; the source is a
         // Rust slice that cannot overlap the writer's buffer.
@@ -240,7 +241,7 @@ impl Output {
     /// Kept apart from `write`, whose callers pass constant lengths the
     /// compiler already turns into plain stores.
     #[inline]
-    pub fn write_header_and_payload(&mut self, header: &[u8], data: &[u8]) -> PyResult<()> {
+    pub fn write_header_and_payload(&mut self, header: &[u8], data: &[u8]) -> Written {
         let n = header.len() + data.len();
         self.room(n)?;
         // SAFETY: `room` guaranteed `cap - len >= n`; both sources are
@@ -257,7 +258,7 @@ impl Output {
     /// Append an opcode, a one-byte length and that many bytes of payload
     /// (SHORT_BINUNICODE and SHORT_BINBYTES), inline.
     #[inline(always)]
-    pub fn write_short_payload(&mut self, opcode: u8, data: &[u8]) -> PyResult<()> {
+    pub fn write_short_payload(&mut self, opcode: u8, data: &[u8]) -> Written {
         debug_assert!(data.len() <= 0xff);
         let n = 2 + data.len();
         self.room(n)?;
@@ -275,7 +276,7 @@ impl Output {
 
     /// Append one opcode byte.
     #[inline(always)]
-    pub fn byte(&mut self, b: u8) -> PyResult<()> {
+    pub fn byte(&mut self, b: u8) -> Written {
         self.room(1)?;
         // SAFETY: one byte of room was made above.
         unsafe { *self.data.add(self.len) = b };
@@ -285,7 +286,7 @@ impl Output {
 
     /// Append `n` bytes produced by `fill`, which must write all of them.
     #[inline]
-    pub fn write_with(&mut self, n: usize, fill: impl FnOnce(&mut [u8])) -> PyResult<()> {
+    pub fn write_with(&mut self, n: usize, fill: impl FnOnce(&mut [u8])) -> Written {
         self.room(n)?;
         // SAFETY: `n` bytes of room were made; they are zeroed first so
         // the slice handed to `fill` is initialized memory.
@@ -299,7 +300,7 @@ impl Output {
         Ok(())
     }
 
-    fn open_frame(&mut self, then: usize) -> PyResult<()> {
+    fn open_frame(&mut self, then: usize) -> Written {
         self.reserve(FRAME_HEADER_SIZE + then)?;
         self.frame_start = Some(self.len);
         self.frame_full_at = self.len + FRAME_HEADER_SIZE + FRAME_SIZE_TARGET;

@@ -3,6 +3,7 @@
 //! EXT1/2/4, and the getattr chains for nested names below protocol 4) and
 //! `save_type`.
 
+use super::write_error::{WriteError, Written};
 use pyo3::exceptions::{PyAttributeError, PyRuntimeError};
 use pyo3::ffi;
 use pyo3::intern;
@@ -136,7 +137,7 @@ impl<'py> Writer<'py, '_> {
     /// An error from saving an object's state: a failing `__dict__` entry
     /// `['name']` reads better as the attribute `.name`.
     #[cold]
-    fn state_error(&mut self, err: PyErr) -> PyErr {
+    fn state_error(&mut self, err: WriteError) -> WriteError {
         if let Some(PathStep::Key(k)) = self.err_path.last() {
             if let Ok(name) = k.cast::<PyString>() {
                 let name = name.to_string();
@@ -153,7 +154,7 @@ impl<'py> Writer<'py, '_> {
         &mut self,
         rv: &Bound<'py, PyTuple>,
         obj: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<()> {
+    ) -> Written {
         let py = self.py;
         let r = self.parse_reduction(rv)?;
 
@@ -167,7 +168,7 @@ impl<'py> Writer<'py, '_> {
             }
         }
 
-        let write_call = |w: &mut Self| -> PyResult<()> {
+        let write_call = |w: &mut Self| -> Written {
             if use_newobj_ex {
                 w.write_newobj_ex(&r.args)
             } else if use_newobj {
@@ -212,7 +213,8 @@ impl<'py> Writer<'py, '_> {
                     // object, and they carry no state.
                     return Err(self
                         .refs
-                        .pickling_error(self.py, "a state_setter needs the reduced object"));
+                        .pickling_error(self.py, "a state_setter needs the reduced object")
+                        .into());
                 }
                 (None, _) => {
                     self.save(state, false).map_err(|e| self.state_error(e))?;
@@ -247,7 +249,7 @@ impl<'py> Writer<'py, '_> {
         &mut self,
         obj: &Bound<'py, PyAny>,
         r: PlainReduction<'py>,
-    ) -> PyResult<()> {
+    ) -> Written {
         let py = self.py;
         self.with_unmemoized(obj, |w| {
             w.save(r.cls.as_any(), false)?;
@@ -277,46 +279,58 @@ impl<'py> Writer<'py, '_> {
         Ok(())
     }
 
-    fn write_newobj_ex(&mut self, args: &Bound<'py, PyTuple>) -> PyResult<()> {
+    fn write_newobj_ex(&mut self, args: &Bound<'py, PyTuple>) -> Written {
         let py = self.py;
         if args.len() != 3 {
-            return Err(self.refs.pickling_error(
-                py,
-                format!(
-                    "length of the NEWOBJ_EX argument tuple must be exactly 3, not {}",
-                    args.len()
-                ),
-            ));
+            return Err(self
+                .refs
+                .pickling_error(
+                    py,
+                    format!(
+                        "length of the NEWOBJ_EX argument tuple must be exactly 3, not {}",
+                        args.len()
+                    ),
+                )
+                .into());
         }
         let cls = args.get_item(0)?;
         if !cls.is_instance_of::<PyType>() {
-            return Err(self.refs.pickling_error(
-                py,
-                format!(
-                    "first item from NEWOBJ_EX argument tuple must be a class, not {}",
-                    type_name(&cls)
-                ),
-            ));
+            return Err(self
+                .refs
+                .pickling_error(
+                    py,
+                    format!(
+                        "first item from NEWOBJ_EX argument tuple must be a class, not {}",
+                        type_name(&cls)
+                    ),
+                )
+                .into());
         }
         let new_args = args.get_item(1)?;
         let Ok(new_args) = new_args.cast_into::<PyTuple>() else {
-            return Err(self.refs.pickling_error(
-                py,
-                format!(
-                    "second item from NEWOBJ_EX argument tuple must be a tuple, not {}",
-                    type_name(&args.get_item(1)?)
-                ),
-            ));
+            return Err(self
+                .refs
+                .pickling_error(
+                    py,
+                    format!(
+                        "second item from NEWOBJ_EX argument tuple must be a tuple, not {}",
+                        type_name(&args.get_item(1)?)
+                    ),
+                )
+                .into());
         };
         let kwargs = args.get_item(2)?;
         let Ok(kwargs) = kwargs.cast_into::<PyDict>() else {
-            return Err(self.refs.pickling_error(
-                py,
-                format!(
-                    "third item from NEWOBJ_EX argument tuple must be a dict, not {}",
-                    type_name(&args.get_item(2)?)
-                ),
-            ));
+            return Err(self
+                .refs
+                .pickling_error(
+                    py,
+                    format!(
+                        "third item from NEWOBJ_EX argument tuple must be a dict, not {}",
+                        type_name(&args.get_item(2)?)
+                    ),
+                )
+                .into());
         };
         if self.proto >= 4 {
             self.save(&cls, false)?;
@@ -341,16 +355,20 @@ impl<'py> Writer<'py, '_> {
         &mut self,
         args: &Bound<'py, PyTuple>,
         obj: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<()> {
+    ) -> Written {
         let py = self.py;
         if args.is_empty() {
-            return Err(self.refs.pickling_error(py, "__newobj__ arglist is empty"));
+            return Err(self
+                .refs
+                .pickling_error(py, "__newobj__ arglist is empty")
+                .into());
         }
         let cls = args.get_item(0)?;
         if !cls.is_instance_of::<PyType>() {
             return Err(self
                 .refs
-                .pickling_error(py, "args[0] from __newobj__ args is not a type"));
+                .pickling_error(py, "args[0] from __newobj__ args is not a type")
+                .into());
         }
         if let Some(obj) = obj {
             let obj_class = match obj.getattr_opt(intern!(py, "__class__")) {
@@ -360,7 +378,8 @@ impl<'py> Writer<'py, '_> {
             if !obj_class.is(&cls) {
                 return Err(self
                     .refs
-                    .pickling_error(py, "args[0] from __newobj__ args has the wrong class"));
+                    .pickling_error(py, "args[0] from __newobj__ args has the wrong class")
+                    .into());
             }
         }
         self.save(&cls, false)?;
@@ -371,7 +390,7 @@ impl<'py> Writer<'py, '_> {
 
     /// Types: the three singleton types reduce to `type(singleton)`; every
     /// other type is a global.
-    pub(super) fn save_type(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn save_type(&mut self, obj: &Bound<'py, PyAny>) -> Written {
         let py = self.py;
         // SAFETY: the singletons are immortal interpreter objects.
         let singleton = unsafe {
@@ -409,7 +428,7 @@ impl<'py> Writer<'py, '_> {
         &mut self,
         obj: &Bound<'py, PyAny>,
         name: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<()> {
+    ) -> Written {
         let py = self.py;
         let global_name = match name {
             Some(n) => n.clone(),
@@ -441,27 +460,33 @@ impl<'py> Writer<'py, '_> {
         let (found, parent) = match lookup {
             Ok(Some(pair)) => pair,
             _ => {
-                return Err(self.refs.pickling_error(
-                    py,
-                    format!(
-                        "Can't pickle {}: attribute lookup {} on {} failed",
-                        repr(obj),
-                        global_name,
-                        module_name
-                    ),
-                ))
+                return Err(self
+                    .refs
+                    .pickling_error(
+                        py,
+                        format!(
+                            "Can't pickle {}: attribute lookup {} on {} failed",
+                            repr(obj),
+                            global_name,
+                            module_name
+                        ),
+                    )
+                    .into())
             }
         };
         if !found.is(obj) {
-            return Err(self.refs.pickling_error(
-                py,
-                format!(
-                    "Can't pickle {}: it's not the same object as {}.{}",
-                    repr(obj),
-                    module_name,
-                    global_name
-                ),
-            ));
+            return Err(self
+                .refs
+                .pickling_error(
+                    py,
+                    format!(
+                        "Can't pickle {}: it's not the same object as {}.{}",
+                        repr(obj),
+                        module_name,
+                        global_name
+                    ),
+                )
+                .into());
         }
         self.write_global(
             obj,
@@ -481,7 +506,7 @@ impl<'py> Writer<'py, '_> {
         &mut self,
         obj: &Bound<'py, PyAny>,
         place: GlobalPlace<'py>,
-    ) -> PyResult<()> {
+    ) -> Written {
         let py = self.py;
         let GlobalPlace {
             module_name,
@@ -530,7 +555,7 @@ impl<'py> Writer<'py, '_> {
         &mut self,
         module_name: &Bound<'py, PyAny>,
         path: &[Bound<'py, PyString>],
-    ) -> PyResult<()> {
+    ) -> Written {
         let getattr = self.refs.getattr.bind(self.py).clone();
         for _ in 1..path.len() {
             self.save(&getattr, false)?;
@@ -552,7 +577,7 @@ impl<'py> Writer<'py, '_> {
         &mut self,
         module_name: &Bound<'py, PyAny>,
         global_name: &Bound<'py, PyAny>,
-    ) -> PyResult<()> {
+    ) -> Written {
         let (mut module_name, mut global_name) = (module_name.clone(), global_name.clone());
         if self.proto < 3 && self.fix_imports {
             (module_name, global_name) = self.fix_imports_3to2(module_name, global_name)?;
@@ -682,7 +707,7 @@ impl<'py> Writer<'py, '_> {
         Ok(Some(value as u32))
     }
 
-    fn write_ext(&mut self, code: u32) -> PyResult<()> {
+    fn write_ext(&mut self, code: u32) -> Written {
         let b = code.to_le_bytes();
         if code <= 0xff {
             self.out.write(&[EXT1, b[0]])

@@ -8,6 +8,7 @@
 //! `containers.rs` and `reduce.rs`; this file owns the state, the memo
 //! decisions, the hooks and the recursion budget.
 
+use super::write_error::{WriteError, Written};
 use pyo3::exceptions::{PyRecursionError, PyValueError};
 use pyo3::ffi;
 use pyo3::intern;
@@ -194,15 +195,15 @@ impl<'py, 'm> Writer<'py, 'm> {
         self.err_path.clear();
         let result = self.dump_inner(obj);
         self.out.set_framing(false);
-        result.map_err(|e| self.locate_error(e))
+        result.map_err(|e| self.locate_error(e.into()))
     }
 
     /// Record that an error came out of the part of the current object
     /// reached through `step` (only on the error path: costs nothing otherwise).
     #[cold]
-    pub(super) fn at(&mut self, err: PyErr, step: PathStep<'py>) -> PyErr {
+    pub(super) fn at(&mut self, err: impl Into<WriteError>, step: PathStep<'py>) -> WriteError {
         self.err_path.push(step);
-        err
+        err.into()
     }
 
     /// Name where a refusal happened: a `PicklingError` or a "cannot pickle"
@@ -265,7 +266,7 @@ impl<'py, 'm> Writer<'py, 'm> {
         }
     }
 
-    fn dump_inner(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    fn dump_inner(&mut self, obj: &Bound<'py, PyAny>) -> Written {
         if self.proto >= 2 {
             self.out.write(&[PROTO, self.proto])?;
             if self.proto >= 4 {
@@ -300,7 +301,7 @@ impl<'py, 'm> Writer<'py, 'm> {
     /// CPython's `_Pickler_OpcodeBoundary`: commit a full frame, and when
     /// writing to a file, hand it over so memory stays bounded.
     #[inline(always)]
-    pub(super) fn opcode_boundary(&mut self) -> PyResult<()> {
+    pub(super) fn opcode_boundary(&mut self) -> Written {
         if self.out.frame_is_full() {
             self.out.commit_frame();
             if self.file_write.is_some() {
@@ -313,7 +314,7 @@ impl<'py, 'm> Writer<'py, 'm> {
     /// Pickle one object (CPython's `save`). `pers_save` is true for the
     /// persistent id itself, which must not be passed to `persistent_id`.
     #[inline]
-    pub(super) fn save(&mut self, obj: &Bound<'py, PyAny>, pers_save: bool) -> PyResult<()> {
+    pub(super) fn save(&mut self, obj: &Bound<'py, PyAny>, pers_save: bool) -> Written {
         self.save_object(obj, pers_save, false)
     }
 
@@ -324,7 +325,7 @@ impl<'py, 'm> Writer<'py, 'm> {
         obj: &Bound<'py, PyAny>,
         pers_save: bool,
         unmemoized: bool,
-    ) -> PyResult<()> {
+    ) -> Written {
         self.opcode_boundary()?;
         if !pers_save && self.hooks.persistent_id.is_some() && self.save_pers(obj)? {
             return Ok(());
@@ -358,7 +359,8 @@ impl<'py, 'm> Writer<'py, 'm> {
             self.depth -= 1;
             return Err(PyRecursionError::new_err(format!(
                 "maximum nesting depth ({MAX_DEPTH}) exceeded while pickling an object"
-            )));
+            ))
+            .into());
         }
         let result = if self.depth % STACK_CHECK_EVERY == 0 {
             stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.save_nested(obj, tp))
@@ -374,7 +376,7 @@ impl<'py, 'm> Writer<'py, 'm> {
     /// `unshared` comes from `is_unshared_item`, taken when the item was
     /// fetched: the memo lookup is skipped for such an item.
     #[inline(always)]
-    pub(super) fn save_item(&mut self, obj: &Bound<'py, PyAny>, unshared: bool) -> PyResult<()> {
+    pub(super) fn save_item(&mut self, obj: &Bound<'py, PyAny>, unshared: bool) -> Written {
         if self.hooks.persistent_id.is_none() && !self.out.frame_is_full() {
             let tp = type_of(obj);
             if tp == builtin_type!(PyLong_Type) {
@@ -404,7 +406,7 @@ impl<'py, 'm> Writer<'py, 'm> {
     }
 
     /// Everything past the atoms: containers, hooks and the reduce protocol.
-    fn save_nested(&mut self, obj: &Bound<'py, PyAny>, tp: *mut ffi::PyTypeObject) -> PyResult<()> {
+    fn save_nested(&mut self, obj: &Bound<'py, PyAny>, tp: *mut ffi::PyTypeObject) -> Written {
         if tp == builtin_type!(PyDict_Type) {
             return self.save_dict(obj);
         }
@@ -455,7 +457,7 @@ impl<'py, 'm> Writer<'py, 'm> {
                 match table.get_item(&obj_type) {
                     Ok(f) => Some(f),
                     Err(e) if e.is_instance_of::<pyo3::exceptions::PyKeyError>(py) => None,
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
             }
             None => {
@@ -550,7 +552,7 @@ impl<'py, 'm> Writer<'py, 'm> {
         };
         match rv {
             Ok(rv) => Ok(Some(rv)),
-            Err(err) => self.save_after_failed_reduce(obj, err).map(|()| None),
+            Err(err) => Ok(self.save_after_failed_reduce(obj, err).map(|()| None)?),
         }
     }
 
@@ -559,7 +561,7 @@ impl<'py, 'm> Writer<'py, 'm> {
         &mut self,
         obj: &Bound<'py, PyAny>,
         rv: &Bound<'py, PyAny>,
-    ) -> PyResult<()> {
+    ) -> Written {
         if rv.is_instance_of::<pyo3::types::PyString>() {
             return self.save_named(obj, rv);
         }
@@ -567,7 +569,8 @@ impl<'py, 'm> Writer<'py, 'm> {
             Ok(t) => self.save_reduce(t, Some(obj)),
             Err(_) => Err(self
                 .refs
-                .pickling_error(self.py, "__reduce__ must return a string or tuple")),
+                .pickling_error(self.py, "__reduce__ must return a string or tuple")
+                .into()),
         }
     }
 
@@ -601,7 +604,7 @@ impl<'py, 'm> Writer<'py, 'm> {
 
     /// Write a memo lookup for index `idx` (GET / BINGET / LONG_BINGET).
     #[inline(always)]
-    pub(super) fn memo_get(&mut self, idx: usize) -> PyResult<()> {
+    pub(super) fn memo_get(&mut self, idx: usize) -> Written {
         // The common case inline: a record's keys are memo gets.
         if self.bin && idx < 256 {
             return self.out.write(&[BINGET, idx as u8]);
@@ -610,7 +613,7 @@ impl<'py, 'm> Writer<'py, 'm> {
     }
 
     /// `memo_get` past index 255, or at protocol 0.
-    fn memo_get_wide(&mut self, idx: usize) -> PyResult<()> {
+    fn memo_get_wide(&mut self, idx: usize) -> Written {
         if !self.bin {
             self.out.write(format!("g{idx}\n").as_bytes())
         } else if idx < 256 {
@@ -621,7 +624,8 @@ impl<'py, 'm> Writer<'py, 'm> {
         } else {
             Err(self
                 .refs
-                .pickling_error(self.py, "memo id too large for LONG_BINGET"))
+                .pickling_error(self.py, "memo id too large for LONG_BINGET")
+                .into())
         }
     }
 
@@ -634,7 +638,7 @@ impl<'py, 'm> Writer<'py, 'm> {
     /// entered in the table by `before_python_code` (the stream is the same;
     /// a push instead of a table insert, which is a cache miss).
     #[inline(always)]
-    pub(super) fn memo_put(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn memo_put(&mut self, obj: &Bound<'py, PyAny>) -> Written {
         if self.is_never_met_again(obj) {
             if !self.deterministic || self.fast {
                 return Ok(());
@@ -668,11 +672,11 @@ impl<'py, 'm> Writer<'py, 'm> {
     /// parts are written. If something else refers to it, a cycle may lead
     /// back to it before it is in the memo, so in non-deterministic mode
     /// everything below it is memoized.
-    pub(super) fn with_unmemoized<R>(
+    pub(super) fn with_unmemoized<R, E>(
         &mut self,
         obj: &Bound<'py, PyAny>,
-        write_parts: impl FnOnce(&mut Self) -> PyResult<R>,
-    ) -> PyResult<R> {
+        write_parts: impl FnOnce(&mut Self) -> Result<R, E>,
+    ) -> Result<R, E> {
         let guard = (!self.deterministic || self.memo_private) && refcount(obj) > UNSHARED_REFCOUNT;
         if guard {
             self.revisitable_open += 1;
@@ -686,7 +690,7 @@ impl<'py, 'm> Writer<'py, 'm> {
 
     /// Memoize `obj` unconditionally (the writer itself will refer to it
     /// again, e.g. for a `state_setter` call).
-    pub(super) fn memo_put_always(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn memo_put_always(&mut self, obj: &Bound<'py, PyAny>) -> Written {
         if self.fast {
             return Ok(());
         }
@@ -696,7 +700,7 @@ impl<'py, 'm> Writer<'py, 'm> {
 
     /// Write a memo put for index `idx` (MEMOIZE / PUT / BINPUT / LONG_BINPUT).
     #[inline(always)]
-    fn write_put(&mut self, idx: usize) -> PyResult<()> {
+    fn write_put(&mut self, idx: usize) -> Written {
         if self.proto >= 4 {
             self.out.byte(MEMOIZE)
         } else {
@@ -705,7 +709,7 @@ impl<'py, 'm> Writer<'py, 'm> {
     }
 
     /// `write_put` below protocol 4, where the put names its index.
-    fn write_indexed_put(&mut self, idx: usize) -> PyResult<()> {
+    fn write_indexed_put(&mut self, idx: usize) -> Written {
         if !self.bin {
             self.out.write(format!("p{idx}\n").as_bytes())
         } else if idx < 256 {
@@ -716,21 +720,22 @@ impl<'py, 'm> Writer<'py, 'm> {
         } else {
             Err(self
                 .refs
-                .pickling_error(self.py, "memo id too large for LONG_BINPUT"))
+                .pickling_error(self.py, "memo id too large for LONG_BINPUT")
+                .into())
         }
     }
 
     /// Fast mode (no memo) cannot detect cycles through the memo; past a
     /// nesting of 50 it tracks the containers it is inside of instead.
     #[inline(always)]
-    pub(super) fn fast_enter(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn fast_enter(&mut self, obj: &Bound<'py, PyAny>) -> Written {
         if !self.fast {
             return Ok(());
         }
         self.fast_enter_counted(obj)
     }
 
-    fn fast_enter_counted(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    fn fast_enter_counted(&mut self, obj: &Bound<'py, PyAny>) -> Written {
         self.fast_nesting += 1;
         if self.fast_nesting >= FAST_NESTING_LIMIT && !self.fast_memo.insert(obj.as_ptr() as usize)
         {
@@ -738,7 +743,8 @@ impl<'py, 'm> Writer<'py, 'm> {
                 "fast mode: can't pickle cyclic objects including object type {} at {:p}",
                 obj.get_type().name()?,
                 obj.as_ptr()
-            )));
+            ))
+            .into());
         }
         Ok(())
     }

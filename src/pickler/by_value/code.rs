@@ -5,6 +5,7 @@
 //! order `types.CodeType` takes them on the running version. The version tag
 //! makes another minor version refuse the bytecode with a clear message.
 
+use crate::pickler::write_error::Written;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyFrozenSet, PySet, PyString, PyTuple};
@@ -213,7 +214,7 @@ impl<'py> Writer<'py, '_> {
     /// A code object: `code(version, *fields)`; nested code objects in the
     /// constants follow the same path, and set constants are written in a
     /// fixed order so the bytes do not depend on PYTHONHASHSEED.
-    pub(in super::super) fn save_code(&mut self, code: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(in super::super) fn save_code(&mut self, code: &Bound<'py, PyAny>) -> Written {
         let py = self.py;
         let bv = self.by_value_refs()?;
         let getters = &bv.getters.code_fields;

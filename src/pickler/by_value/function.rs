@@ -8,6 +8,7 @@
 //! included), defaults, annotations and the rest. The cells in `closure` are
 //! written empty and filled by their own deferred state.
 
+use crate::pickler::write_error::Written;
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -27,7 +28,7 @@ fn owned<'py>(py: Python<'py>, ptr: *mut ffi::PyObject) -> Option<Bound<'py, PyA
 impl<'py> Writer<'py, '_> {
     /// A `types.FunctionType` object: by reference when it can be found
     /// again, else by value.
-    pub(in super::super) fn save_function(&mut self, func: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(in super::super) fn save_function(&mut self, func: &Bound<'py, PyAny>) -> Written {
         if let Some(place) = self.place_by_reference(func)? {
             return self.write_global(func, place);
         }
@@ -138,7 +139,7 @@ impl<'py> Writer<'py, '_> {
         state: &Bound<'py, PyDict>,
         code: &Bound<'py, PyAny>,
         globals: &Bound<'py, PyDict>,
-    ) -> PyResult<()> {
+    ) -> Written {
         let py = self.py;
         let used = used_names(&bv.ops, &bv.getters, code)?;
         if used.globals.is_empty() {
@@ -172,7 +173,7 @@ impl<'py> Writer<'py, '_> {
         module: &Bound<'py, PyModule>,
         names: &[Bound<'py, PyString>],
         imports: &mut Option<Bound<'py, PyList>>,
-    ) -> PyResult<()> {
+    ) -> Written {
         let py = self.py;
         let sys_modules = bv.sys_modules.bind(py);
         let mut prefixes = vec![module.name()?.to_str()?.to_owned()];

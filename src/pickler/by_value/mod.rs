@@ -23,6 +23,7 @@ mod code;
 mod function;
 mod getters;
 
+use crate::pickler::write_error::{WriteError, Written};
 use std::collections::VecDeque;
 
 use pyo3::exceptions::PyTypeError;
@@ -324,7 +325,7 @@ impl<'py> Writer<'py, '_> {
 
     /// A class (an instance of `type` or of a metaclass): by reference when
     /// it can be found again, else by value.
-    pub(super) fn save_class(&mut self, cls: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn save_class(&mut self, cls: &Bound<'py, PyAny>) -> Written {
         let bv = self.by_value_refs()?;
         // SAFETY: `cls` is a type object (checked by the caller); reads its flags.
         let heap_type = unsafe {
@@ -407,7 +408,7 @@ impl<'py> Writer<'py, '_> {
     }
 
     /// A closure cell: an empty cell, then its contents (if any) as state.
-    pub(super) fn save_cell(&mut self, cell: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn save_cell(&mut self, cell: &Bound<'py, PyAny>) -> Written {
         let py = self.py;
         let bv = self.by_value_refs()?;
         // SAFETY: `cell` is a cell object; PyCell_Get returns a new reference,
@@ -420,7 +421,7 @@ impl<'py> Writer<'py, '_> {
     /// A module: `importlib.import_module(name)` when importing the name gives
     /// this very module back; by value (a new module object and its
     /// attributes) when it is registered or was made at run time.
-    pub(super) fn save_module(&mut self, module: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn save_module(&mut self, module: &Bound<'py, PyAny>) -> Written {
         let py = self.py;
         let bv = self.by_value_refs()?;
         let name = module.getattr(intern!(py, "__name__"))?;
@@ -470,7 +471,7 @@ impl<'py> Writer<'py, '_> {
         &mut self,
         obj: &Bound<'py, PyAny>,
         name: &Bound<'py, PyAny>,
-    ) -> PyResult<()> {
+    ) -> Written {
         // In `__main__` (or a registered module) the name would resolve in
         // this process only: rebuild the object when anypickle knows how.
         if self.module_goes_by_value(obj)? {
@@ -502,7 +503,7 @@ impl<'py> Writer<'py, '_> {
     /// A `types.MappingProxyType` (which `__reduce_ex__` refuses): a proxy
     /// of a copy of what it shows, as `reduce_failed` would write it but
     /// without raising and discarding the TypeError first.
-    pub(super) fn save_mappingproxy(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn save_mappingproxy(&mut self, obj: &Bound<'py, PyAny>) -> Written {
         let py = self.py;
         let shown = py.get_type::<PyDict>().call1((obj,))?;
         let args = PyTuple::new(py, [shown])?;
@@ -518,14 +519,14 @@ impl<'py> Writer<'py, '_> {
         &mut self,
         obj: &Bound<'py, PyAny>,
         err: PyErr,
-    ) -> PyResult<()> {
+    ) -> Written {
         let py = self.py;
         if !err.is_instance_of::<PyTypeError>(py) {
-            return Err(err);
+            return Err(err.into());
         }
         let rv = self.by_value_refs()?.reduce_failed.bind(py).call1((obj,))?;
         if rv.is_none() {
-            return Err(err);
+            return Err(err.into());
         }
         self.save_reduce_value(obj, &rv)
     }
@@ -536,7 +537,7 @@ impl<'py> Writer<'py, '_> {
     /// to `save_global`, as a Python function would: the Rust reconstructors
     /// are built-in functions, which `save` would send through the dispatch
     /// tables and `__reduce_ex__` (a Python-level call) to the same bytes.
-    pub(super) fn save_reconstructor(&mut self, constructor: &Bound<'py, PyAny>) -> PyResult<()> {
+    pub(super) fn save_reconstructor(&mut self, constructor: &Bound<'py, PyAny>) -> Written {
         if self.hooks.persistent_id.is_some() || self.hooks.reducer_override.is_some() {
             return self.save(constructor, false);
         }
@@ -555,26 +556,32 @@ impl<'py> Writer<'py, '_> {
         constructor: &Bound<'py, PyAny>,
         args: &[Bound<'py, PyAny>],
         state: Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)>,
-    ) -> PyResult<()> {
+    ) -> Written {
         if self.fast {
-            return Err(self.refs.pickling_error(
-                self.py,
-                format!(
-                    "can't pickle {} by value in fast mode (it needs the memo)",
-                    repr(obj)
-                ),
-            ));
+            return Err(self
+                .refs
+                .pickling_error(
+                    self.py,
+                    format!(
+                        "can't pickle {} by value in fast mode (it needs the memo)",
+                        repr(obj)
+                    ),
+                )
+                .into());
         }
         let key = obj.as_ptr() as usize;
         if !self.by_value_state().rebuilding.insert(key) {
-            return Err(self.refs.pickling_error(
-                self.py,
-                format!(
-                    "can't pickle {} by value: it is needed to build itself (a class \
+            return Err(self
+                .refs
+                .pickling_error(
+                    self.py,
+                    format!(
+                        "can't pickle {} by value: it is needed to build itself (a class \
                      attribute or default that refers back to it in an unsupported way)",
-                    repr(obj)
-                ),
-            ));
+                        repr(obj)
+                    ),
+                )
+                .into());
         }
         self.by_value_state().open_constructors += 1;
         // Everything in the arguments is memoized, even when not shared, so
@@ -607,7 +614,7 @@ impl<'py> Writer<'py, '_> {
 
     /// Write a tuple the writer made itself (constructor arguments): nothing
     /// else can refer to it, so it is not memoized and never allocated.
-    pub(super) fn save_fresh_tuple(&mut self, items: &[Bound<'py, PyAny>]) -> PyResult<()> {
+    pub(super) fn save_fresh_tuple(&mut self, items: &[Bound<'py, PyAny>]) -> Written {
         let short = self.proto >= 2 && items.len() <= 3;
         if items.is_empty() && self.proto >= 1 {
             return self.out.byte(EMPTY_TUPLE);
@@ -627,7 +634,7 @@ impl<'py> Writer<'py, '_> {
     }
 
     /// Write the queued `setter(obj, state)` calls, first queued first.
-    fn flush_deferred(&mut self) -> PyResult<()> {
+    fn flush_deferred(&mut self) -> Written {
         while let Some(d) = self.by_value_state().deferred.pop_front() {
             self.save_reconstructor(&d.setter)?;
             self.save(&d.obj, false)?;
@@ -642,7 +649,7 @@ impl<'py> Writer<'py, '_> {
     /// of the object: `['globals']['x']` → `.__globals__['x']`, a class's
     /// `['attrs']['x']` → `.x`, a cell's contents → `.__closure__[i]`.
     #[cold]
-    fn state_error_path(&mut self, err: PyErr, d: &Deferred<'py>) -> PyErr {
+    fn state_error_path(&mut self, err: WriteError, d: &Deferred<'py>) -> WriteError {
         let Ok(bv) = self.by_value_refs() else {
             return err;
         };
