@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 
 pub use anypickle_parser::opcodes;
 mod attrs;
+mod dict_walk;
 mod entry;
 mod fresh_memory;
 mod imports;

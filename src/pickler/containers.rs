@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PySet, PyTuple};
 
 use super::writer::{builtin_type, is_unshared_item, type_of, PathStep, Writer};
+use crate::dict_walk;
 use crate::opcodes::*;
 use crate::prefetch;
 
@@ -250,15 +251,10 @@ impl<'py> Writer<'py, '_> {
         dict: &Bound<'py, PyAny>,
         pos: &mut ffi::Py_ssize_t,
     ) -> Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-        let mut key = std::ptr::null_mut();
-        let mut value = std::ptr::null_mut();
-        // SAFETY: the GIL is held; PyDict_Next bounds-checks `pos` against the
-        // dict's current table, and both borrowed results get a new reference
+        let (key, value) = dict_walk::next(dict, pos)?;
+        // SAFETY: the GIL is held; both borrowed results get a new reference
         // before any Python code can run.
         unsafe {
-            if ffi::PyDict_Next(dict.as_ptr(), pos, &mut key, &mut value) == 0 {
-                return None;
-            }
             Some((
                 Bound::from_borrowed_ptr(self.py, key),
                 Bound::from_borrowed_ptr(self.py, value),
