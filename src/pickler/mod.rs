@@ -21,5 +21,5 @@ mod output;
 mod plain_reduce;
 mod ptr_table;
 mod reduce;
-mod write_error;
+pub(crate) mod write_error;
 pub mod writer;

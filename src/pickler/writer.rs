@@ -162,9 +162,7 @@ impl<'py, 'm> Writer<'py, 'm> {
         refs: &'py PyRefs,
         settings: Settings,
         memo: &'m mut Memo,
-        hooks: Hooks<'py>,
         file_write: Option<Bound<'py, PyAny>>,
-        by_value_modules: Vec<String>,
     ) -> Self {
         Writer {
             py,
@@ -178,13 +176,16 @@ impl<'py, 'm> Writer<'py, 'm> {
             python_epoch: 0,
             out: Output::new(),
             memo,
-            hooks,
+            // Set by the caller when there are hooks (see `by_value_modules`).
+            hooks: Hooks::default(),
             file_write,
             depth: 0,
             revisitable_open: 0,
             fast_nesting: 0,
             fast_memo: FxHashSet::default(),
-            by_value_modules,
+            // Set by the caller when `by_value=` names modules (passing the
+            // vector in made every call copy it, see `write_error`).
+            by_value_modules: Vec::new(),
             by_value: None,
             err_path: Vec::new(),
         }
