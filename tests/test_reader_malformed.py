@@ -595,6 +595,26 @@ def _catalogue():
         "memo:binput-empty-stack", p2 + BINPUT + u8(0) + STOP, reader_error("BINPUT", 2), underflow
     )
     case("memo:memoize-empty-stack", p4 + MEMOIZE + STOP, reader_error("MEMOIZE", 2), underflow)
+    # A MEMOIZE right after another opcode is stored without a dispatch of its
+    # own: after a MARK, or after the last object was popped, it still fails.
+    case(
+        "memo:memoize-after-mark",
+        p4 + NONE + MARK + MEMOIZE + STOP,
+        reader_error("MEMOIZE", 4),
+        unexpected_mark,
+    )
+    case(
+        "memo:memoize-after-pop",
+        p4 + NONE + POP + MEMOIZE + STOP,
+        reader_error("MEMOIZE", 4),
+        underflow,
+    )
+    case(
+        "memo:memoize-twice",  # two indices for one object, both readable
+        p4 + EMPTY_LIST + MEMOIZE + MEMOIZE + BINGET + u8(0) + BINGET + u8(1) + TUPLE2 + STOP,
+        Returns(lambda v: v[0] is v[1] and v[0] == [], "(l, l) with one list"),
+        "returns ([], [])",
+    )
     # pickle.py's memo is a dict, so it accepts any index; C allocates 2 * index slots.
     case(
         "memo:long-binput-max",

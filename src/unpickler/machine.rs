@@ -126,7 +126,23 @@ impl<'py, 'a> Machine<'py, 'a> {
                 None => self.exec(op),
             };
             match step {
-                Ok(None) => {}
+                Ok(None) => {
+                    // At protocol 4+ most objects are followed by a MEMOIZE:
+                    // stored here, without a dispatch of its own (an indirect
+                    // jump the CPU often mispredicts). An empty stack or a
+                    // MARK on top leaves it to `exec`, for its error.
+                    if parser.peek_opcode() == Some(opcodes::MEMOIZE)
+                        && self.stack.len() > self.fence
+                    {
+                        if let Err(e) = parser.take_peeked_opcode() {
+                            return Err(parse_error(self.py, e));
+                        }
+                        if let Some(obj) = self.stack.last() {
+                            let obj = obj.clone();
+                            self.memo.put(self.memo.len() as u64, obj);
+                        }
+                    }
+                }
                 Ok(Some(value)) => return Ok(value),
                 Err(fail) => {
                     return Err(fail.into_pyerr(self.py, parser.opcode(), parser.op_offset()))
